@@ -6,6 +6,8 @@ Every error says what was expected, what was found and how to fix it; the CLI tu
 
 from __future__ import annotations
 
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 __all__ = [
     "TriageError",
     "DatasetError",
@@ -36,5 +38,5 @@ class RecipeError(TriageError, ValueError):
     """A training recipe does not validate (the message names the key and the allowed values)."""
 
 
-class NotFittedError(TriageError, ValueError):
-    """A model was used before ``fit``; mirrors scikit-learn's ``NotFittedError``."""
+class NotFittedError(TriageError, _SklearnNotFittedError):
+    """A model was used before ``fit``; also a scikit-learn ``NotFittedError`` so sklearn tools recognise it."""

@@ -1,0 +1,47 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a helper for them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+DATA   ?= ../shared/data
+# The default sentiment models `make demo` builds when missing (the minilm tier: `make models-all`).
+DEFAULT_MODELS := models/sentiment-tfidf models/sentiment-static
+DEMO_INPUT := $(DATA)/twcs/spotifycares_requests/support_requests.csv
+
+.PHONY: demo test install models models-all lint bench clean
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing triage (torch 2.13.0 CPU first)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+models/%/config.json: training/%.yaml | $(STAMP)
+	@echo "==> training $* (missing) from $<"
+	$(BIN)/triage train $< --verbose
+
+models: $(addsuffix /config.json,$(DEFAULT_MODELS))
+
+models-all: models models/sentiment-minilm/config.json \
+	models/airline-sentiment-tfidf/config.json models/airline-sentiment-static/config.json \
+	models/airline-sentiment-minilm/config.json
+
+demo: models
+	@echo "==> scoring real customer mentions ($(DEMO_INPUT))"
+	$(BIN)/triage score $(DEMO_INPUT) --id-column tweet_id --model models/sentiment-static -o out/demo_sentiment.parquet
+
+test: install
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check triage tests benchmarks
+
+bench: models-all
+	$(BIN)/python benchmarks/sentiment_tiers.py
+
+clean:
+	rm -rf out .pytest_cache

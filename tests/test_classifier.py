@@ -1,0 +1,119 @@
+"""The classifier contract: fit/predict/predict_proba/classes_, calibration, overfit-save-load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from triage.classifier import TextClassifier, check_is_fitted, fit_temperature
+from triage.errors import InputError, NotFittedError
+
+FIXTURE = Path(__file__).resolve().parent.parent / "data" / "fixtures" / "sentiment_tiny.csv"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> pd.DataFrame:
+    return pd.read_csv(FIXTURE)
+
+
+@pytest.fixture(scope="module")
+def tfidf_model(tiny: pd.DataFrame) -> TextClassifier:
+    return TextClassifier("tfidf", C=100.0, task="sentiment").fit(tiny["text"].tolist(), tiny["label"].tolist())
+
+
+def test_overfits_its_training_fixture(tfidf_model: TextClassifier, tiny: pd.DataFrame) -> None:
+    predicted = tfidf_model.predict(tiny["text"].tolist())
+    assert predicted.tolist() == tiny["label"].tolist()
+    assert tfidf_model.classes_.tolist() == ["negative", "neutral", "positive"]
+
+
+def test_predict_proba_is_a_distribution_in_classes_order(tfidf_model: TextClassifier, tiny: pd.DataFrame) -> None:
+    proba = tfidf_model.predict_proba(tiny["text"].tolist())
+    assert proba.shape == (len(tiny), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert (proba >= 0).all()
+    # the arg-max column is the predicted label
+    assert tfidf_model.classes_[proba.argmax(axis=1)].tolist() == tfidf_model.predict(tiny["text"].tolist()).tolist()
+
+
+def test_single_string_is_a_batch_of_one(tfidf_model: TextClassifier) -> None:
+    text = "@AcmeHelp thank you, great service"
+    assert tfidf_model.predict(text).shape == (1,)
+    np.testing.assert_allclose(tfidf_model.predict_proba(text), tfidf_model.predict_proba([text]))
+
+
+def test_shared_features_give_the_same_probabilities(tfidf_model: TextClassifier, tiny: pd.DataFrame) -> None:
+    texts = tiny["text"].tolist()[:5]
+    features = tfidf_model.transform(texts)
+    np.testing.assert_allclose(tfidf_model.predict_proba_features(features), tfidf_model.predict_proba(texts))
+
+
+def test_save_load_gives_identical_predictions(tfidf_model: TextClassifier, tiny: pd.DataFrame, tmp_path: Path) -> None:
+    tfidf_model.save(tmp_path / "model")
+    loaded = TextClassifier.load(tmp_path / "model")
+    texts = tiny["text"].tolist() + ["something completely different", "@AcmeHelp meh"]
+    np.testing.assert_array_equal(loaded.predict_proba(texts), tfidf_model.predict_proba(texts))
+    assert loaded.task == "sentiment"
+    assert loaded.temperature_ == tfidf_model.temperature_
+
+
+def test_not_fitted_error_says_what_to_do() -> None:
+    model = TextClassifier("tfidf")
+    with pytest.raises(NotFittedError, match="not fitted yet. Call 'fit'"):
+        model.predict(["hello"])
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+@pytest.mark.parametrize(
+    ("texts", "labels", "message"),
+    [
+        (["a good day", ""], ["positive", "negative"], r"texts\[1\]: text is empty"),
+        (["a good day", 3], ["positive", "negative"], r"texts\[1\]: text must be a string"),
+        (["a good day", "bad"], ["positive"], "1 labels for 2 texts"),
+        (["a good day", "bad day"], ["positive", "positive"], "at least 2 distinct labels"),
+        (["a good day", "bad day"], ["positive", None], r"y\[1\] is missing"),
+    ],
+)
+def test_bad_training_input_is_named(texts: list, labels: list, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        TextClassifier("tfidf").fit(texts, labels)
+
+
+def test_bad_prediction_input_is_named(tfidf_model: TextClassifier) -> None:
+    with pytest.raises(InputError, match=r"texts\[0\]: text is longer than 5,000"):
+        tfidf_model.predict(["x" * 5001])
+    with pytest.raises(InputError, match="text is missing"):
+        tfidf_model.predict([None])
+
+
+def test_temperature_softens_overconfident_logits() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=400)
+    # logits that point the right way only 70% of the time, but with huge margins
+    right = rng.random(400) < 0.7
+    sign = np.where(right, 1, -1) * np.where(y == 1, 1, -1)
+    logits = np.stack([np.zeros(400), 8.0 * sign], axis=1)
+    temperature = fit_temperature(logits, y)
+    assert temperature > 4.0
+    # and sharpens under-confident ones
+    assert fit_temperature(logits / 100.0, y) < 1.0
+
+
+def test_calibration_lowers_ece_on_held_apart_data(tiny: pd.DataFrame) -> None:
+    from triage.metrics import expected_calibration_error
+
+    texts, labels = tiny["text"].tolist(), tiny["label"].tolist()
+    raw = TextClassifier("tfidf", C=100.0, calibration="none").fit(texts[::2], labels[::2])
+    calibrated = TextClassifier("tfidf", C=100.0).fit(texts[::2], labels[::2], X_val=texts[1::2], y_val=labels[1::2])
+    held = texts[1::2]
+    truth = np.asarray(labels[1::2])
+
+    def ece(model: TextClassifier) -> float:
+        proba = model.predict_proba(held)
+        return expected_calibration_error(proba, model.classes_[proba.argmax(1)] == truth)
+
+    assert ece(calibrated) <= ece(raw) + 1e-9

@@ -1,0 +1,47 @@
+"""Metric keys and values against hand-computed cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from triage.metrics import classification_metrics, expected_calibration_error, plot_confusion_matrix
+
+
+def test_ece_hand_computed() -> None:
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.55, 0.45]])
+    correct = np.array([True, False, True, True])
+    # bins: 0.9 -> [0.867,0.933), 0.8 -> [0.733,0.8], 0.6 -> [0.533,0.6], 0.55 -> [0.533,0.6]
+    expected = 0.25 * 0.1 + 0.25 * 0.2 + 0.5 * abs(0.5 - 0.575)
+    assert expected_calibration_error(proba, correct) == pytest.approx(expected)
+
+
+def test_ece_is_zero_for_perfect_calibration_and_empty_input() -> None:
+    assert expected_calibration_error(np.array([[1.0, 0.0]] * 3), np.array([True] * 3)) == 0.0
+    assert expected_calibration_error(np.zeros((0, 2)), np.zeros(0, dtype=bool)) == 0.0
+
+
+def test_macro_recall_and_per_class() -> None:
+    y_true = ["neg", "neg", "neu", "pos", "pos", "pos"]
+    y_pred = ["neg", "neu", "neu", "pos", "pos", "neg"]
+    proba = np.full((6, 3), 1 / 3)
+    m = classification_metrics(y_true, y_pred, proba, ["neg", "neu", "pos"])
+    assert m["n"] == 6
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["macro_recall"] == pytest.approx((0.5 + 1.0 + 2 / 3) / 3)
+    assert m["per_class"]["neg"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+
+
+def test_unknown_true_labels_are_kept_with_zero_recall() -> None:
+    m = classification_metrics(["a", "b", "c"], ["a", "b", "a"], np.full((3, 2), 0.5), ["a", "b"])
+    assert m["labels"] == ["a", "b", "c"]
+    assert m["per_class"]["c"]["recall"] == 0.0
+    assert m["macro_recall"] == pytest.approx(2 / 3)
+
+
+def test_confusion_png_is_written(tmp_path: Path) -> None:
+    path = plot_confusion_matrix([[3, 1], [0, 4]], ["a", "b"], tmp_path / "cm.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

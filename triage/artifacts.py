@@ -1,0 +1,344 @@
+"""Model artifacts: self-describing folders that load without unpickling.
+
+Layout of a classifier folder::
+
+    config.json   task, labels, encoder spec, head params, temperature, library versions,
+                  training-data fingerprint, sha256 of every other file
+    head.skops    the linear head (skops, loaded with an explicit allow-list of types)
+    encoder/      the fitted encoder (its own encoder.json + safetensors/JSON weights)
+    metrics.json  validation/test figures written at training time
+    README.md     the model card
+
+A missing, mismatched or tampered file raises :class:`~triage.errors.ArtifactError` naming the file
+and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+
+from triage.errors import ArtifactError
+
+if TYPE_CHECKING:
+    from triage.classifier import TextClassifier
+
+__all__ = [
+    "FORMAT_VERSION",
+    "library_versions",
+    "fingerprint",
+    "file_sha256",
+    "save_classifier",
+    "load_classifier",
+    "read_config",
+    "write_model_card",
+]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CONFIG = "config.json"
+HEAD = "head.skops"
+ENCODER_DIR = "encoder"
+METRICS = "metrics.json"
+CARD = "README.md"
+RETRAIN_HINT = "retrain it with `triage train <recipe>` (or `make demo` for the default models)"
+
+# The only types a head file may contain; anything else means it is not ours.
+_TRUSTED_HEAD_TYPES = {
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "builtins.str",
+    "builtins.int",
+    "builtins.float",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+}
+
+_PACKAGES = ("triage", "scikit-learn", "numpy", "scipy", "skops", "torch", "transformers",
+             "sentence-transformers", "model2vec", "safetensors")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape a model's outputs."""
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def fingerprint(texts: Iterable[str], labels: Iterable[Any] | None = None) -> str:
+    """sha256 over the training texts (and labels) in order: identifies the exact training data.
+
+    Example:
+        >>> fingerprint(["a"], ["x"]) == fingerprint(["a"], ["x"]) != fingerprint(["a"], ["y"])
+        True
+    """
+    digest = hashlib.sha256()
+    labels_iter = iter(labels) if labels is not None else None
+    for text in texts:
+        digest.update(str(text).encode("utf-8"))
+        digest.update(b"\x1f")
+        if labels_iter is not None:
+            digest.update(str(next(labels_iter)).encode("utf-8"))
+        digest.update(b"\x1e")
+    return "sha256:" + digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, as ``sha256:<hex>``."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
+
+
+def save_classifier(
+    model: TextClassifier, path: str | os.PathLike[str], *, metrics: dict | None = None, training: dict | None = None
+) -> Path:
+    """Write ``model`` as an artifact folder at ``path`` (replacing an older one only once complete).
+
+    Args:
+        model: a fitted :class:`~triage.classifier.TextClassifier`.
+        path: destination folder.
+        metrics: figures to store in ``metrics.json`` and quote in the model card.
+        training: facts about the training run (dataset, licence, n, fingerprint, recipe, seconds).
+    """
+    from triage.classifier import check_is_fitted
+
+    check_is_fitted(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        model.encoder_.save(staging / ENCODER_DIR)
+        sio.dump(model.head_, staging / HEAD)
+        _write_json(staging / METRICS, metrics or {})
+        config = {
+            "format_version": FORMAT_VERSION,
+            "kind": "text_classifier",
+            "task": model.task,
+            "labels": [str(c) for c in model.classes_],
+            "encoder": model.encoder_.spec(),
+            "normalize": bool(model.normalize),
+            "head": {
+                "type": "logistic_regression",
+                "C": model.C,
+                "class_weight": model.class_weight,
+                "max_iter": model.max_iter,
+                "random_state": model.random_state,
+            },
+            "calibration": {"method": model.calibration, "temperature": model.temperature_},
+            "training": training or {},
+            "versions": library_versions(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": {},
+        }
+        files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != CARD)
+        config["files"] = {p.relative_to(staging).as_posix(): file_sha256(p) for p in files}
+        _write_json(staging / CONFIG, config)
+        write_model_card(staging, config, metrics or {})
+        if path.exists():
+            backup = path.with_name(f".{path.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(path, backup)
+            os.replace(staging, path)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("saved %s model to %s", model.task, path)
+    return path
+
+
+def read_config(path: str | os.PathLike[str]) -> dict:
+    """Read and check an artifact's ``config.json`` (existence, JSON, format version)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: model folder not found; {RETRAIN_HINT}, or pass the folder of a trained model")
+    config_path = path / CONFIG
+    if not config_path.is_file():
+        raise ArtifactError(f"{config_path}: missing; this folder is not a triage model — {RETRAIN_HINT}")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{config_path}: not valid JSON ({exc}); the file is damaged — {RETRAIN_HINT}") from None
+    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+        found = config.get("format_version") if isinstance(config, dict) else type(config).__name__
+        raise ArtifactError(
+            f"{config_path}: format_version {found!r}, expected {FORMAT_VERSION}; "
+            f"this model was written by another triage version — {RETRAIN_HINT}"
+        )
+    for key in ("kind", "task", "labels", "encoder", "files"):
+        if key not in config:
+            raise ArtifactError(f"{config_path}: key {key!r} is missing; the file is damaged — {RETRAIN_HINT}")
+    return config
+
+
+def _verify_files(path: Path, files: dict[str, str]) -> None:
+    for name, expected in files.items():
+        file = path / name
+        if not file.is_file():
+            raise ArtifactError(f"{file}: missing from the model folder; {RETRAIN_HINT}")
+        actual = file_sha256(file)
+        if actual != expected:
+            raise ArtifactError(
+                f"{file}: sha256 does not match config.json (the file was changed after saving); "
+                f"restore the original folder or {RETRAIN_HINT}"
+            )
+
+
+def _check_versions(config: dict, path: Path) -> None:
+    saved = config.get("versions", {})
+    current = library_versions()
+    for name in ("scikit-learn", "model2vec", "sentence-transformers"):
+        if name in saved and name in current and saved[name] != current[name]:
+            logger.warning(
+                "%s was saved with %s %s but %s is installed; predictions may differ slightly",
+                path, name, saved[name], current[name],
+            )
+
+
+def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
+    """Load a classifier folder written by :func:`save_classifier`, verifying every file first."""
+    from triage.classifier import TextClassifier
+    from triage.encoders import load_encoder
+
+    path = Path(path)
+    config = read_config(path)
+    if config["kind"] != "text_classifier":
+        raise ArtifactError(f"{path / CONFIG}: kind {config['kind']!r} is not a text classifier; pass a classifier folder")
+    _verify_files(path, config["files"])
+    _check_versions(config, path)
+    head_path = path / HEAD
+    try:
+        untrusted = set(sio.get_untrusted_types(file=head_path))
+    except Exception as exc:  # skops raises several types for a damaged zip
+        raise ArtifactError(f"{head_path}: cannot be read as a skops file ({exc}); {RETRAIN_HINT}") from None
+    unexpected = untrusted - _TRUSTED_HEAD_TYPES
+    if unexpected:
+        raise ArtifactError(f"{head_path}: contains unexpected types {sorted(unexpected)}; refusing to load it — {RETRAIN_HINT}")
+    head = sio.load(head_path, trusted=sorted(untrusted))
+    if not isinstance(head, LogisticRegression):
+        raise ArtifactError(f"{head_path}: holds a {type(head).__name__}, expected a LogisticRegression head — {RETRAIN_HINT}")
+    labels = [str(c) for c in head.classes_]
+    if labels != [str(c) for c in config["labels"]]:
+        raise ArtifactError(
+            f"{path / CONFIG}: labels {config['labels']} do not match the head's classes {labels}; "
+            f"the folder mixes files from different models — {RETRAIN_HINT}"
+        )
+    encoder = load_encoder(path / ENCODER_DIR)
+    head_params = config.get("head", {})
+    calibration = config.get("calibration", {})
+    model = TextClassifier(
+        encoder=config["encoder"],
+        C=head_params.get("C", 1.0),
+        class_weight=head_params.get("class_weight", "balanced"),
+        max_iter=head_params.get("max_iter", 2000),
+        calibration=calibration.get("method", "temperature"),
+        normalize=config.get("normalize", True),
+        task=config["task"],
+        random_state=head_params.get("random_state", 0),
+    )
+    n_features = getattr(head, "n_features_in_", None)
+    if n_features is not None and n_features != encoder.dim:
+        raise ArtifactError(
+            f"{path / ENCODER_DIR}: encoder gives {encoder.dim} features but the head expects {n_features}; "
+            f"the folder mixes files from different models — {RETRAIN_HINT}"
+        )
+    model.encoder_ = encoder
+    model.head_ = head
+    model.classes_ = head.classes_
+    model.temperature_ = float(calibration.get("temperature", 1.0))
+    model.config_ = config
+    model.path_ = path
+    return model
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def write_model_card(path: Path, config: dict, metrics: dict) -> Path:
+    """Write the ``README.md`` model card: data and licence, metrics, intended use, limits."""
+    training = config.get("training", {})
+    lines = [
+        f"# {training.get('name', config['task'])}",
+        "",
+        f"A `triage` {config['task']} classifier: `{config['encoder'].get('kind')}` encoder, "
+        f"logistic-regression head, temperature calibration (T = {config['calibration']['temperature']:.3f}).",
+        "",
+        "## Labels",
+        ", ".join(f"`{label}`" for label in config["labels"]),
+        "",
+        "## Training data",
+    ]
+    for key in ("dataset", "splits", "file", "excluded", "n_train", "validation", "licence", "fingerprint"):
+        if key in training:
+            lines.append(f"- {key}: {training[key]}")
+    lines += ["", "## Metrics", ""]
+    if metrics:
+        lines += ["| split | n | accuracy | macro_f1 | macro_recall | ece |", "| --- | --- | --- | --- | --- | --- |"]
+        for split, values in metrics.items():
+            if isinstance(values, dict) and "accuracy" in values:
+                lines.append(
+                    f"| {split} | {values.get('n')} | {_fmt(values.get('accuracy'))} | {_fmt(values.get('macro_f1'))} "
+                    f"| {_fmt(values.get('macro_recall'))} | {_fmt(values.get('ece'))} |"
+                )
+    else:
+        lines.append("No evaluation was run at training time.")
+    lines += [
+        "",
+        "## Intended use",
+        "Scoring public social-media mentions addressed to a brand's care team (English, tweet-length text), "
+        "as one input to the triage decision. Probabilities are calibrated on held-apart validation data.",
+        "",
+        "## Limits",
+        "- Trained on English tweets; other languages, long texts and other channels are out of distribution.",
+        "- Sarcasm and domain-specific slang are frequent errors; check the per-class report before relying on a class.",
+        "- Calibration holds for data like the validation set; re-check ECE on your own mentions.",
+        "",
+        "## Reproduce",
+        f"`triage train {training.get('recipe', '<recipe>')}`; library versions: "
+        + ", ".join(f"{k} {v}" for k, v in config.get("versions", {}).items()),
+        "",
+    ]
+    card = path / CARD
+    card.write_text("\n".join(lines), encoding="utf-8")
+    return card

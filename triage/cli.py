@@ -1,0 +1,208 @@
+"""The ``triage`` command line: thin typer wrappers around the library.
+
+Every command turns a :class:`~triage.errors.TriageError` into one red line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from triage.errors import TriageError
+from triage.paths import MODELS_DIR
+
+app = typer.Typer(
+    name="triage",
+    help="Intent, sentiment, needs-a-human and one action for every social customer-care mention.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+DEFAULT_MODEL = MODELS_DIR / "sentiment-tfidf"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+        force=True,
+    )
+    for noisy in ("httpx", "urllib3", "filelock", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _clear_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TriageError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+            raise typer.Exit(code=130) from None
+
+    return wrapper
+
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens step by step.")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Dataset root (default: $TRIAGE_DATA_DIR, else ../shared/data beside the repo)."),
+]
+
+
+@app.command()
+@_clear_errors
+def train(
+    recipe: Annotated[Path, typer.Argument(help="Recipe file, e.g. training/sentiment-tfidf.yaml.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Model folder (default: the recipe's).")] = None,
+    data_dir: DataDir = None,
+    verbose: Verbose = False,
+) -> None:
+    """Train a model from a recipe file and save it as an artifact folder."""
+    _setup_logging(verbose)
+    from triage.training import train_recipe
+
+    with console.status(f"training {recipe} ..."):
+        run = train_recipe(recipe, data_dir=data_dir, output=output, show_progress=False)
+    table = Table(title=f"{run.output}  ({run.n_train:,} training texts, {run.seconds:.1f}s)")
+    for column in ("split", "n", "accuracy", "macro_f1", "macro_recall", "ece"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    for split in ("validation", "test"):
+        m = run.metrics.get(split)
+        if m:
+            table.add_row(split, f"{m['n']:,}", *(f"{m[k]:.3f}" for k in ("accuracy", "macro_f1", "macro_recall", "ece")))
+    out.print(table)
+
+
+@app.command()
+@_clear_errors
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A trained model folder.")],
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Registry dataset name (see `triage datasets`).")] = None,
+    split: Annotated[str | None, typer.Option("--split", help="Split to evaluate on, e.g. val, test, all.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Or: your own labelled CSV/JSONL/Parquet file.")] = None,
+    text_column: Annotated[str, typer.Option("--text-column")] = "text",
+    label_column: Annotated[str, typer.Option("--label-column")] = "label",
+    data_dir: DataDir = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the metrics as JSON here.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Confusion-matrix PNG path.")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Evaluate a model: n, accuracy, macro_f1, macro_recall, ece and a per-class report."""
+    _setup_logging(verbose)
+    from triage.evaluation import evaluate_classifier
+
+    if (dataset is None) == (file is None):
+        raise TriageError("give either --dataset NAME --split SPLIT or --file PATH")
+    with console.status("evaluating ..."):
+        m = evaluate_classifier(
+            model_dir, dataset=dataset, split=split, file=file, text_column=text_column,
+            label_column=label_column, data_dir=data_dir, output=output, plot=plot,
+        )
+    summary = Table(title=f"{model_dir} on {m['dataset']} [{m['split']}]")
+    for key in ("n", "accuracy", "macro_f1", "macro_recall", "ece"):
+        summary.add_column(key, justify="right")
+    summary.add_row(f"{m['n']:,}", *(f"{m[k]:.4f}" for k in ("accuracy", "macro_f1", "macro_recall", "ece")))
+    out.print(summary)
+    per_class = Table(title="per class")
+    for column in ("label", "precision", "recall", "f1", "support"):
+        per_class.add_column(column, justify="left" if column == "label" else "right")
+    for label, row in m["per_class"].items():
+        per_class.add_row(label, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
+    out.print(per_class)
+    if m["unknown_labels"]:
+        console.print(f"[yellow]labels the model does not know:[/] {m['unknown_labels']}")
+    console.print(f"confusion matrix: {m['confusion_png']}" + (f"; metrics: {output}" if output else ""))
+
+
+@app.command()
+@_clear_errors
+def score(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Mentions: CSV, JSONL or Parquet.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Results: .parquet or .csv.")],
+    text_column: Annotated[str, typer.Option("--text-column", help="Column with the mention text.")] = "text",
+    id_column: Annotated[str, typer.Option("--id-column", help="Column with the mention id.")] = "id",
+    model: Annotated[Path, typer.Option("--model", help="Model folder.")] = DEFAULT_MODEL,
+    chunksize: Annotated[int, typer.Option("--chunksize", min=1, help="Rows per chunk.")] = 2048,
+    verbose: Verbose = False,
+) -> None:
+    """Score a mentions file: one output row per input row, unscorable rows kept with an error."""
+    _setup_logging(verbose)
+    from triage.scoring import score_file
+
+    columns = (SpinnerColumn(), TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("score", total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        summary = score_file(input_path, output, model=model, text_column=text_column, id_column=id_column,
+                             chunksize=chunksize, on_progress=update)
+    table = Table(title=f"{summary.rows:,} mentions -> {output}  ({summary.rows_per_second:,.0f} rows/s)")
+    table.add_column("label")
+    table.add_column("mentions", justify="right")
+    table.add_column("share", justify="right")
+    for label, count in summary.labels.most_common():
+        table.add_row(label, f"{count:,}", f"{count / max(summary.rows, 1):.1%}")
+    for reason, count in summary.error_reasons.most_common():
+        table.add_row(f"[red]error: {reason}[/]", f"{count:,}", f"{count / max(summary.rows, 1):.1%}")
+    out.print(table)
+
+
+@app.command()
+@_clear_errors
+def datasets(
+    name: Annotated[str | None, typer.Argument(help="Show one dataset's splits and columns.")] = None,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the dataset registry (or one dataset's splits, rows and columns)."""
+    from triage.registry import dataset_info, list_datasets, load_dataset
+
+    if name is None:
+        table = Table(title="dataset registry")
+        for column in ("name", "task", "licence"):
+            table.add_column(column)
+        for dataset in list_datasets():
+            info = dataset_info(dataset)
+            table.add_row(dataset, str(getattr(info, "task", "")), str(getattr(info, "licence", "")))
+        out.print(table)
+        return
+    loaded = load_dataset(name, data_dir=data_dir)
+    described = {split: {"rows": part.num_rows, "columns": part.column_names} for split, part in loaded.items()}
+    if as_json:
+        out.print_json(json.dumps(described))
+        return
+    table = Table(title=name)
+    for column in ("split", "rows", "columns"):
+        table.add_column(column)
+    for split, row in described.items():
+        table.add_row(split, f"{row['rows']:,}", ", ".join(row["columns"]))
+    out.print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="triage")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

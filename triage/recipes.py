@@ -1,0 +1,142 @@
+"""Training recipes: YAML files validated by pydantic (an error names the key, the value and what is allowed).
+
+A recipe names its data (a registry dataset or the user's own CSV/JSONL/Parquet file), the encoder
+tier, the head's hyper-parameters, the seed and where the model goes. Example::
+
+    name: sentiment-tfidf
+    task: sentiment
+    encoder: {kind: tfidf}
+    data:
+      train: {dataset: semeval2017_task4a_english, splits: [twitter_2013train, twitter_2016train]}
+      exclude: [{dataset: tweeteval_sentiment, splits: [val]}]
+      validation: {dataset: tweeteval_sentiment, splits: [val]}
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from triage.errors import RecipeError
+from triage.paths import MODELS_DIR
+
+__all__ = ["DataSource", "DataSection", "HeadParams", "Recipe", "load_recipe"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSource(_Strict):
+    """Labelled texts from a registry dataset (``dataset`` + ``splits``) or a file (``file``)."""
+
+    dataset: str | None = Field(default=None, description="Registry dataset name, e.g. tweeteval_sentiment.")
+    splits: list[str] | None = Field(default=None, description="Registry splits to concatenate; default all.")
+    file: str | None = Field(default=None, description="CSV, JSONL or Parquet file with text and label columns.")
+    text_column: str = Field(default="text", description="Column holding the text.")
+    label_column: str = Field(default="label", description="Column holding the label.")
+    data_dir: str | None = Field(default=None, description="Dataset root; default --data-dir/TRIAGE_DATA_DIR/../shared/data.")
+    label_map: dict[str, str] = Field(default_factory=dict, description="Rename labels, e.g. {'0': negative}.")
+    labels: list[str] | None = Field(default=None, description="Keep only rows with these labels (after label_map).")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSource:
+        if (self.dataset is None) == (self.file is None):
+            raise ValueError("give exactly one of 'dataset' (a registry name) or 'file' (a path)")
+        return self
+
+
+class DataSection(_Strict):
+    """Which texts train, validate and test the model."""
+
+    train: DataSource
+    validation: DataSource | None = Field(default=None, description="Calibration and early figures; else split off.")
+    test: DataSource | None = Field(default=None, description="Extra evaluation reported in metrics.json.")
+    exclude: list[DataSource] = Field(default_factory=list, description="Texts removed from train (matched by text).")
+    internal_split: bool = Field(
+        default=False,
+        description="Split train deterministically into train/validation/test (10%/20%, by tweet_id or text hash), "
+        "the same split `triage evaluate --split validation|test` derives for datasets that ship only `all`.",
+    )
+    dedupe: bool = Field(default=True, description="Drop repeated texts (same match key), keeping the first.")
+
+
+class HeadParams(_Strict):
+    """Hyper-parameters of the logistic-regression head."""
+
+    C: float = Field(default=1.0, gt=0)
+    class_weight: Literal["balanced"] | None = "balanced"
+    max_iter: int = Field(default=2000, ge=10)
+
+
+class Recipe(_Strict):
+    """One model: data, encoder tier, head, calibration, seed, output folder."""
+
+    name: str = Field(description="Model name; the default output is models/<name>.")
+    task: str = Field(description="What the labels mean: sentiment, intent, needs_human, ...")
+    encoder: dict[str, Any] = Field(description="Encoder spec: {kind: tfidf|static|minilm, ...params}.")
+    head: HeadParams = Field(default_factory=HeadParams)
+    calibration: Literal["temperature", "none"] = "temperature"
+    normalize: bool = True
+    seed: int = 0
+    data: DataSection
+    output: str | None = Field(default=None, description="Output folder; relative paths are taken from the repo root.")
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _encoder_shorthand(cls, values: Any) -> Any:
+        if isinstance(values, dict) and isinstance(values.get("encoder"), str):
+            values = {**values, "encoder": {"kind": values["encoder"]}}
+        return values
+
+    @model_validator(mode="after")
+    def _known_encoder(self) -> Recipe:
+        kinds = ("tfidf", "static", "minilm")
+        if self.encoder.get("kind") not in kinds:
+            raise ValueError(f"encoder.kind must be one of {list(kinds)}, found {self.encoder.get('kind')!r}")
+        return self
+
+    def output_dir(self) -> Path:
+        """Where the trained model is written."""
+        if self.output is None:
+            return MODELS_DIR / self.name
+        out = Path(self.output)
+        return out if out.is_absolute() else MODELS_DIR.parent / out
+
+
+def _format_errors(path: Path, error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+        parts.append(f"{key}: {item['msg']} (found {shown})")
+    return f"{path}: invalid recipe: " + "; ".join(parts)
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Read and validate a recipe file.
+
+    Raises:
+        RecipeError: naming the file, the key, the value found and what is allowed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise RecipeError(f"{path}: is a folder; pass a recipe file such as training/sentiment-tfidf.yaml")
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found; recipes live in training/ (e.g. training/sentiment-tfidf.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: expected a mapping of recipe keys (name, task, encoder, data), found {type(raw).__name__}")
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(_format_errors(path, exc)) from None

@@ -1,0 +1,161 @@
+"""Train a classifier from a recipe: load data, remove excluded texts, split, fit, evaluate, save."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from triage.artifacts import fingerprint
+from triage.classifier import TextClassifier
+from triage.labelled import Examples, internal_split, load_examples, split_keys
+from triage.metrics import classification_metrics
+from triage.recipes import DataSource, Recipe, load_recipe
+from triage.text import match_key
+
+__all__ = ["TrainingRun", "train_recipe", "examples_from_source"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingRun:
+    """What :func:`train_recipe` produced."""
+
+    model: TextClassifier
+    output: Path
+    metrics: dict
+    seconds: float
+    n_train: int
+
+
+def examples_from_source(source: DataSource, *, data_dir: str | os.PathLike[str] | None = None) -> Examples:
+    """Load the labelled texts a recipe's :class:`~triage.recipes.DataSource` names."""
+    return load_examples(
+        dataset=source.dataset,
+        splits=source.splits,
+        file=source.file,
+        text_column=source.text_column,
+        label_column=source.label_column,
+        data_dir=source.data_dir or data_dir,
+        label_map=source.label_map or None,
+        labels=source.labels,
+    )
+
+
+def _licence(source: DataSource) -> str:
+    if source.dataset is None:
+        return "user-supplied file"
+    from triage.registry import dataset_info
+
+    return str(dataset_info(source.dataset).licence)
+
+
+def train_recipe(
+    recipe: Recipe | str | os.PathLike[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    show_progress: bool = False,
+) -> TrainingRun:
+    """Train, evaluate on the validation (and test) data and save the model a recipe describes.
+
+    Args:
+        recipe: a :class:`~triage.recipes.Recipe` or the path of a recipe YAML file.
+        data_dir: dataset root overriding the default (``TRIAGE_DATA_DIR`` or ``../shared/data``).
+        output: model folder overriding the recipe's.
+        show_progress: show encoder progress bars.
+    """
+    recipe_path = None
+    if not isinstance(recipe, Recipe):
+        recipe_path = str(recipe)
+        recipe = load_recipe(recipe)
+    data = recipe.data
+    train = examples_from_source(data.train, data_dir=data_dir)
+    n_loaded = len(train)
+
+    excluded = 0
+    if data.exclude:
+        banned = set()
+        for source in data.exclude:
+            banned.update(match_key(t) for t in examples_from_source(source, data_dir=data_dir).texts)
+        keep = np.array([match_key(t) not in banned for t in train.texts], dtype=bool)
+        excluded = int((~keep).sum())
+        train = train.subset(keep)
+    duplicates = 0
+    if data.dedupe:
+        keys = [match_key(t) for t in train.texts]
+        seen: set[str] = set()
+        keep = np.zeros(len(keys), dtype=bool)
+        for i, key in enumerate(keys):
+            if key and key not in seen:
+                keep[i] = True
+                seen.add(key)
+        duplicates = int((~keep).sum())
+        train = train.subset(keep)
+
+    validation = examples_from_source(data.validation, data_dir=data_dir) if data.validation else None
+    test = examples_from_source(data.test, data_dir=data_dir) if data.test else None
+    if data.internal_split:
+        parts = internal_split(split_keys(train.frame))
+        if validation is None:
+            validation = train.subset(parts == "validation")
+        if test is None:
+            test = train.subset(parts == "test")
+        train = train.subset(parts == "train")
+    logger.info(
+        "%s: %d training texts (%d loaded, %d excluded, %d repeated texts dropped)",
+        recipe.name, len(train), n_loaded, excluded, duplicates,
+    )
+
+    model = TextClassifier(
+        encoder=recipe.encoder,
+        C=recipe.head.C,
+        class_weight=recipe.head.class_weight,
+        max_iter=recipe.head.max_iter,
+        calibration=recipe.calibration,
+        normalize=recipe.normalize,
+        task=recipe.task,
+        random_state=recipe.seed,
+    )
+    start = time.perf_counter()
+    model.fit(
+        train.texts,
+        train.labels,
+        X_val=validation.texts if validation else None,
+        y_val=validation.labels if validation else None,
+        show_progress=show_progress,
+    )
+    seconds = time.perf_counter() - start
+
+    metrics: dict = {}
+    for name, part in (("validation", validation), ("test", test)):
+        if part is not None and len(part):
+            proba = model.predict_proba(part.texts)
+            predicted = model.classes_[proba.argmax(axis=1)]
+            figures = classification_metrics(part.labels, predicted, proba, model.classes_)
+            figures["source"] = part.source
+            metrics[name] = figures
+    metrics["training_seconds"] = round(seconds, 2)
+
+    training_info = {
+        "name": recipe.name,
+        "recipe": recipe_path or "(in memory)",
+        "dataset": data.train.dataset or data.train.file,
+        "splits": data.train.splits,
+        "licence": _licence(data.train),
+        "n_train": len(train),
+        "excluded": f"{excluded} texts matching {[s.dataset or s.file for s in data.exclude]}" if data.exclude else "none",
+        "validation": validation.source + (" (internal split)" if data.internal_split and not data.validation else "")
+        if validation else "none",
+        "fingerprint": fingerprint(train.texts, train.labels),
+        "seed": recipe.seed,
+        "training_seconds": round(seconds, 2),
+    }
+    out = Path(output) if output else recipe.output_dir()
+    model.save(out, metrics=metrics, training=training_info)
+    return TrainingRun(model=model, output=out, metrics=metrics, seconds=seconds, n_train=len(train))
