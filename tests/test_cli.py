@@ -64,7 +64,7 @@ def test_score_keeps_every_row(trained: Path, tmp_path: Path) -> None:
     scored = pd.read_parquet(tmp_path / "o.parquet")
     assert scored["id"].tolist() == ["1", "2", "3"]
     assert scored["error"].notna().tolist() == [False, True, False]
-    assert "error: text is empty" in result.output
+    assert "error: text is missing" in result.output  # an empty CSV cell is a missing text
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,16 @@ def test_parquet_in_with_wrong_types(model: TextClassifier, tmp_path: Path) -> N
     assert result["error"].tolist()[1] == "text is missing"
 
 
+def test_jsonl_with_non_string_text(model: TextClassifier, tmp_path: Path) -> None:
+    source = tmp_path / "m.jsonl"
+    source.write_text('{"id": 1, "text": 42}\n{"id": 2, "text": ["a"]}\n{"id": 3, "text": "@AcmeHelp thanks"}\n')
+    score_file(source, tmp_path / "out.parquet", model=model)
+    errors = pd.read_parquet(tmp_path / "out.parquet")["error"].tolist()
+    assert errors[0] == "text must be a string (found int)"
+    assert errors[1] == "text must be a string (found list)"
+    assert pd.isna(errors[2])
+
+
 def test_missing_column_names_the_option(model: TextClassifier, tmp_path: Path) -> None:
     source = tmp_path / "m.csv"
     pd.DataFrame({"id": [1], "body": ["hi"]}).to_csv(source, index=False)

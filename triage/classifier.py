@@ -213,7 +213,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted label strings, shape (n,)."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: Any, *, metrics: dict | None = None, training: dict | None = None) -> None:

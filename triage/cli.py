@@ -157,6 +157,7 @@ def score(
 
         summary = score_file(input_path, output, model=model, text_column=text_column, id_column=id_column,
                              chunksize=chunksize, on_progress=update)
+        progress.update(task, completed=summary.rows, total=summary.rows)
     table = Table(title=f"{summary.rows:,} mentions -> {output}  ({summary.rows_per_second:,.0f} rows/s)")
     table.add_column("label")
     table.add_column("mentions", justify="right")

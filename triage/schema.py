@@ -6,6 +6,7 @@ Field rules follow DESIGN.md. Batch paths call :func:`text_problem` per row so a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -34,7 +35,7 @@ def text_problem(text: Any) -> str | None:
         >>> text_problem("my order never arrived") is None
         True
     """
-    if text is None:
+    if text is None or (isinstance(text, float) and math.isnan(text)):
         return "text is missing"
     if not isinstance(text, str):
         return f"text must be a string (found {type(text).__name__})"
