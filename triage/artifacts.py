@@ -144,6 +144,7 @@ def save_classifier(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; a model folder is shared like any other output
     try:
         model.encoder_.save(staging / ENCODER_DIR)
         sio.dump(model.head_, staging / HEAD)

@@ -12,12 +12,13 @@ import numpy as np
 
 from triage.artifacts import fingerprint
 from triage.classifier import TextClassifier
+from triage.errors import InputError
 from triage.labelled import Examples, internal_split, load_examples, split_keys
 from triage.metrics import classification_metrics
 from triage.recipes import DataSource, Recipe, load_recipe
 from triage.text import match_key
 
-__all__ = ["TrainingRun", "train_recipe", "examples_from_source"]
+__all__ = ["TrainingRun", "TrainingData", "prepare_data", "train_recipe", "examples_from_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,74 @@ def _licence(source: DataSource) -> str:
     return str(dataset_info(source.dataset).licence)
 
 
+@dataclass
+class TrainingData:
+    """The examples a recipe trains, validates and tests on, and what was removed from training."""
+
+    train: Examples
+    validation: Examples | None
+    test: Examples | None
+    n_loaded: int
+    excluded: int
+    duplicates: int
+
+
+def _keep_first(keys: list[str], banned: set[str]) -> np.ndarray:
+    seen: set[str] = set()
+    keep = np.zeros(len(keys), dtype=bool)
+    for i, key in enumerate(keys):
+        if key and key not in banned and key not in seen:
+            keep[i] = True
+            seen.add(key)
+    return keep
+
+
+def prepare_data(recipe: Recipe, *, data_dir: str | os.PathLike[str] | None = None) -> TrainingData:
+    """Load a recipe's data, split it, and clean the training part.
+
+    Order: (1) the deterministic internal split, when asked, on the rows as loaded (so ``triage evaluate
+    --split test`` sees exactly the test rows); (2) training texts that also occur in an ``exclude`` source,
+    the validation or the test data (matched by :func:`~triage.text.match_key`) are removed; (3) repeated
+    training texts keep only their first row (when ``dedupe``).
+
+    Raises:
+        InputError: when nothing is left to train on.
+    """
+    data = recipe.data
+    train = examples_from_source(data.train, data_dir=data_dir)
+    n_loaded = len(train)
+    validation = examples_from_source(data.validation, data_dir=data_dir) if data.validation else None
+    test = examples_from_source(data.test, data_dir=data_dir) if data.test else None
+    if data.internal_split:
+        parts = internal_split(split_keys(train.frame))
+        validation = validation if validation is not None else train.subset(parts == "validation")
+        test = test if test is not None else train.subset(parts == "test")
+        train = train.subset(parts == "train")
+
+    banned: set[str] = set()
+    for source in data.exclude:
+        banned.update(match_key(t) for t in examples_from_source(source, data_dir=data_dir).texts)
+    for part in (validation, test):
+        if part is not None:
+            banned.update(match_key(t) for t in part.texts)
+    keys = [match_key(t) for t in train.texts]
+    not_banned = np.array([key not in banned for key in keys], dtype=bool)
+    keep = _keep_first(keys, banned) if data.dedupe else not_banned
+    excluded = int((~not_banned).sum())
+    duplicates = int(not_banned.sum() - keep.sum())
+    train = train.subset(keep)
+    if len(train) == 0:
+        raise InputError(
+            f"{recipe.name}: no training texts left after removing {excluded} that also occur in the "
+            "exclude/validation/test data; check the recipe's data section"
+        )
+    logger.info(
+        "%s: %d training texts (%d loaded, %d also in exclude/validation/test, %d repeated texts dropped)",
+        recipe.name, len(train), n_loaded, excluded, duplicates,
+    )
+    return TrainingData(train, validation, test, n_loaded, excluded, duplicates)
+
+
 def train_recipe(
     recipe: Recipe | str | os.PathLike[str],
     *,
@@ -75,42 +144,8 @@ def train_recipe(
         recipe_path = str(recipe)
         recipe = load_recipe(recipe)
     data = recipe.data
-    train = examples_from_source(data.train, data_dir=data_dir)
-    n_loaded = len(train)
-
-    excluded = 0
-    if data.exclude:
-        banned = set()
-        for source in data.exclude:
-            banned.update(match_key(t) for t in examples_from_source(source, data_dir=data_dir).texts)
-        keep = np.array([match_key(t) not in banned for t in train.texts], dtype=bool)
-        excluded = int((~keep).sum())
-        train = train.subset(keep)
-    duplicates = 0
-    if data.dedupe:
-        keys = [match_key(t) for t in train.texts]
-        seen: set[str] = set()
-        keep = np.zeros(len(keys), dtype=bool)
-        for i, key in enumerate(keys):
-            if key and key not in seen:
-                keep[i] = True
-                seen.add(key)
-        duplicates = int((~keep).sum())
-        train = train.subset(keep)
-
-    validation = examples_from_source(data.validation, data_dir=data_dir) if data.validation else None
-    test = examples_from_source(data.test, data_dir=data_dir) if data.test else None
-    if data.internal_split:
-        parts = internal_split(split_keys(train.frame))
-        if validation is None:
-            validation = train.subset(parts == "validation")
-        if test is None:
-            test = train.subset(parts == "test")
-        train = train.subset(parts == "train")
-    logger.info(
-        "%s: %d training texts (%d loaded, %d excluded, %d repeated texts dropped)",
-        recipe.name, len(train), n_loaded, excluded, duplicates,
-    )
+    sets = prepare_data(recipe, data_dir=data_dir)
+    train, validation, test = sets.train, sets.validation, sets.test
 
     model = TextClassifier(
         encoder=recipe.encoder,
@@ -149,7 +184,8 @@ def train_recipe(
         "splits": data.train.splits,
         "licence": _licence(data.train),
         "n_train": len(train),
-        "excluded": f"{excluded} texts matching {[s.dataset or s.file for s in data.exclude]}" if data.exclude else "none",
+        "excluded": f"{sets.excluded} texts also in {[s.dataset or s.file for s in data.exclude] + ['validation/test']}",
+        "repeated_texts_dropped": sets.duplicates,
         "validation": validation.source + (" (internal split)" if data.internal_split and not data.validation else "")
         if validation else "none",
         "fingerprint": fingerprint(train.texts, train.labels),
