@@ -13,6 +13,7 @@ from triage.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "data" / "fixtures" / "sentiment_tiny.csv"
+VAL_FIXTURE = REPO / "data" / "fixtures" / "sentiment_tiny_val.csv"
 runner = CliRunner()
 
 
@@ -26,7 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     recipe.write_text(
         "name: mine\ntask: sentiment\nencoder: {kind: tfidf}\nhead: {C: 50}\n"
         f"data:\n  train: {{file: {root / 'mine.parquet'}, text_column: body, label_column: mood}}\n"
-        f"  validation: {{file: {FIXTURE}}}\n"
+        f"  validation: {{file: {VAL_FIXTURE}}}\n"
     )
     result = runner.invoke(app, ["train", str(recipe), "--output", str(root / "model")])
     assert result.exit_code == 0, result.output
@@ -36,8 +37,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_train_writes_a_model_with_metrics(trained: Path) -> None:
     metrics = json.loads((trained / "model" / "metrics.json").read_text())
-    assert metrics["validation"]["n"] == 24
-    assert metrics["validation"]["accuracy"] == 1.0
+    assert metrics["validation"]["n"] == 9
+    assert metrics["validation"]["accuracy"] >= 6 / 9  # unseen texts: most right
     config = json.loads((trained / "model" / "config.json").read_text())
     assert config["training"]["n_train"] == 24
     assert config["training"]["licence"] == "user-supplied file"
