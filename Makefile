@@ -32,7 +32,7 @@ models-all: models models/sentiment-minilm/config.json \
 
 demo: models
 	@echo "==> scoring real customer mentions ($(DEMO_INPUT))"
-	$(BIN)/triage score $(DEMO_INPUT) --id-column tweet_id --model models/sentiment-static -o out/demo_sentiment.parquet
+	$(BIN)/triage score $(DEMO_INPUT) --id-column tweet_id --model models/sentiment-tfidf -o out/demo_sentiment.parquet
 
 test: install
 	$(BIN)/pytest -q
