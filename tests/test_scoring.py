@@ -60,6 +60,11 @@ def test_csv_in_parquet_out_with_small_chunks(model: TextClassifier, tmp_path: P
     _check_result(result, model)
     assert summary.rows == 7 and summary.scored == 3 and summary.errors == 4
     assert sum(summary.labels.values()) == 3
+    # the example kept per label is a scored row with the highest probability of that label
+    for label, (p, mention_id, _text) in summary.examples.items():
+        scored = result[result["error"].isna()]
+        assert p == pytest.approx(scored[f"sentiment_{label}"].max())
+        assert mention_id in set(scored["id"])
 
 
 def test_jsonl_in_csv_out(model: TextClassifier, tmp_path: Path) -> None:

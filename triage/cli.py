@@ -165,7 +165,11 @@ def score(
         summary = score_file(input_path, output, model=model, text_column=text_column, id_column=id_column,
                              chunksize=chunksize, on_progress=update)
         progress.update(task, completed=summary.rows, total=summary.rows)
-    table = Table(title=f"{summary.rows:,} mentions -> {output}  ({summary.rows_per_second:,.0f} rows/s)")
+    out.print(
+        f"{summary.rows:,} mentions -> {output} with {model.name} ({summary.rows_per_second:,.0f} rows/s): "
+        f"{summary.scored:,} scored, {summary.errors:,} kept with an error"
+    )
+    table = Table()
     table.add_column("label")
     table.add_column("mentions", justify="right")
     table.add_column("share", justify="right")
@@ -174,6 +178,14 @@ def score(
     for reason, count in summary.error_reasons.most_common():
         table.add_row(f"[red]error: {reason}[/]", f"{count:,}", f"{count / max(summary.rows, 1):.1%}")
     out.print(table)
+    if summary.examples:
+        examples = Table(title="most confident mention per label")
+        for column in ("label", "p", "id", "text"):
+            examples.add_column(column, overflow="fold" if column == "text" else "ellipsis")
+        for label, (p, mention_id, text) in sorted(summary.examples.items()):
+            shown = " ".join(text.split())
+            examples.add_row(label, f"{p:.2f}", mention_id, shown[:140] + ("…" if len(shown) > 140 else ""))
+        out.print(examples)
 
 
 @app.command()

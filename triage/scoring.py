@@ -39,6 +39,8 @@ class ScoreSummary:
     errors: int = 0
     labels: Counter = field(default_factory=Counter)
     error_reasons: Counter = field(default_factory=Counter)
+    examples: dict[str, tuple[float, str, str]] = field(default_factory=dict)
+    """The most confident mention per label: (probability, id, text)."""
     seconds: float = 0.0
 
     @property
@@ -83,6 +85,17 @@ def score_frame(
         out[f"{task}_{label}"] = proba[:, j]
     out["error"] = errors
     return out
+
+
+def _keep_examples(summary: ScoreSummary, model: TextClassifier, texts: pd.Series, result: pd.DataFrame) -> None:
+    ok = result["error"].isna().to_numpy()
+    for label in model.classes_:
+        column = result[f"{model.task}_{label}"].to_numpy()
+        if not ok.any():
+            return
+        best = int(np.nanargmax(np.where(ok, column, -1.0)))
+        if label not in summary.examples or column[best] > summary.examples[label][0]:
+            summary.examples[str(label)] = (float(column[best]), str(result["id"].iloc[best]), str(texts.iloc[best]))
 
 
 def score_file(
@@ -133,6 +146,7 @@ def score_file(
             summary.scored += int((~bad).sum())
             summary.labels.update(result.loc[~bad, model.task].tolist())
             summary.error_reasons.update(e.split(" (")[0] for e in result.loc[bad, "error"])
+            _keep_examples(summary, model, chunk[text_column], result)
             if on_progress is not None:
                 on_progress(summary.rows, total)
     summary.seconds = time.perf_counter() - start
