@@ -11,9 +11,10 @@ import pytest
 import skops.io as sio
 from sklearn.preprocessing import FunctionTransformer
 
-from triage.artifacts import file_sha256, fingerprint, load_classifier
+from triage.artifacts import fingerprint, load_classifier
 from triage.classifier import TextClassifier
 from triage.errors import ArtifactError
+from triage.integrity import file_sha256
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "fixtures" / "sentiment_tiny.csv"
 
@@ -45,7 +46,7 @@ def test_folder_layout_and_config(saved: Path) -> None:
     assert config["encoder"]["kind"] == "tfidf"
     assert "scikit-learn" in config["versions"] and "python" in config["versions"]
     for name, digest in config["files"].items():
-        assert file_sha256(saved / name) == digest
+        assert "sha256:" + file_sha256(saved / name) == digest
     card = (saved / "README.md").read_text()
     assert "## Intended use" in card and "## Limits" in card and "ours" in card
 
@@ -103,7 +104,7 @@ def test_labels_mismatch(copy: Path) -> None:
 def test_foreign_types_in_head_are_refused_even_with_a_matching_hash(copy: Path) -> None:
     sio.dump(FunctionTransformer(func=print), copy / "head.skops")
     config = json.loads((copy / "config.json").read_text())
-    config["files"]["head.skops"] = file_sha256(copy / "head.skops")  # an attacker re-hashes
+    config["files"]["head.skops"] = "sha256:" + file_sha256(copy / "head.skops")  # an attacker re-hashes
     (copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(ArtifactError, match="unexpected types"):
         load_classifier(copy)

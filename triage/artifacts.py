@@ -19,12 +19,10 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import shutil
 import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,15 +31,14 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from triage.errors import ArtifactError
+from triage.integrity import file_sha256, library_versions
 
 if TYPE_CHECKING:
     from triage.classifier import TextClassifier
 
 __all__ = [
     "FORMAT_VERSION",
-    "library_versions",
     "fingerprint",
-    "file_sha256",
     "save_classifier",
     "load_classifier",
     "read_config",
@@ -71,19 +68,8 @@ _TRUSTED_HEAD_TYPES = {
     "builtins.tuple",
 }
 
-_PACKAGES = ("triage", "scikit-learn", "numpy", "scipy", "skops", "torch", "transformers",
-             "sentence-transformers", "model2vec", "safetensors")
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of Python and the libraries that shape a model's outputs."""
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+_PACKAGES = ("scikit-learn", "scipy", "skops", "torch", "transformers", "sentence-transformers", "model2vec",
+             "safetensors")
 
 
 def fingerprint(texts: Iterable[str], labels: Iterable[Any] | None = None) -> str:
@@ -104,13 +90,8 @@ def fingerprint(texts: Iterable[str], labels: Iterable[Any] | None = None) -> st
     return "sha256:" + digest.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, as ``sha256:<hex>``."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+def _digest(path: Path) -> str:
+    return "sha256:" + file_sha256(path)
 
 
 def _json_default(value: Any) -> Any:
@@ -165,12 +146,12 @@ def save_classifier(
             },
             "calibration": {"method": model.calibration, "temperature": model.temperature_},
             "training": training or {},
-            "versions": library_versions(),
+            "versions": library_versions(*_PACKAGES),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "files": {},
         }
         files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != CARD)
-        config["files"] = {p.relative_to(staging).as_posix(): file_sha256(p) for p in files}
+        config["files"] = {p.relative_to(staging).as_posix(): _digest(p) for p in files}
         _write_json(staging / CONFIG, config)
         write_model_card(staging, config, metrics or {})
         if path.exists():
@@ -217,7 +198,7 @@ def _verify_files(path: Path, files: dict[str, str]) -> None:
         file = path / name
         if not file.is_file():
             raise ArtifactError(f"{file}: missing from the model folder; {RETRAIN_HINT}")
-        actual = file_sha256(file)
+        actual = _digest(file)
         if actual != expected:
             raise ArtifactError(
                 f"{file}: sha256 does not match config.json (the file was changed after saving); "
@@ -227,7 +208,7 @@ def _verify_files(path: Path, files: dict[str, str]) -> None:
 
 def _check_versions(config: dict, path: Path) -> None:
     saved = config.get("versions", {})
-    current = library_versions()
+    current = library_versions(*_PACKAGES)
     for name in ("scikit-learn", "model2vec", "sentence-transformers"):
         if name in saved and name in current and saved[name] != current[name]:
             logger.warning(

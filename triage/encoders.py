@@ -31,7 +31,6 @@ import hashlib
 import json
 import logging
 import os
-import platform
 import re
 import shutil
 import tempfile
@@ -39,7 +38,6 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -48,6 +46,7 @@ import scipy.sparse as sp
 
 from triage import paths
 from triage.errors import ArtifactError, InputError, NotFittedError
+from triage.integrity import file_sha256, library_versions, package_version
 
 if TYPE_CHECKING:
     from model2vec import StaticModel
@@ -98,14 +97,6 @@ def _check_batch_size(batch_size: object) -> int:
     return batch_size
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 
@@ -114,22 +105,8 @@ def _sha256_cached(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SHA_CACHE:
-        _SHA_CACHE[key] = _sha256(path)
+        _SHA_CACHE[key] = file_sha256(path)
     return _SHA_CACHE[key]
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _versions(*dists: str) -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in ("triage", "numpy", *dists):
-        out[dist] = _version(dist)
-    return out
 
 
 def _l2_normalize(matrix: np.ndarray) -> np.ndarray:
@@ -184,7 +161,7 @@ def _verify_files(folder: Path, files: Mapping[str, str], *, manifest_file: Path
                 f"{file} is missing (listed in {manifest_file}); restore the file, or re-save the encoder / "
                 "retrain the model."
             )
-        found = _sha256(file)
+        found = file_sha256(file)
         if found != expected:
             raise ArtifactError(
                 f"{file} does not match the sha256 recorded in {manifest_file} (expected {expected[:12]}..., "
@@ -200,7 +177,7 @@ def _warn_version_drift(manifest: Mapping[str, Any], folder: Path) -> None:
     for dist, version in saved.items():
         if dist in ("python", "triage") or version is None:
             continue
-        now = _version(dist)
+        now = package_version(dist)
         if now is not None and now != version:
             logger.warning(
                 "%s was saved with %s %s and is loaded with %s %s; encodings may differ slightly.",
@@ -226,7 +203,7 @@ def _write_manifest(
         "spec": encoder.spec(),
         "dim": encoder.dim,
         "versions": versions,
-        "files": {name: _sha256(path / name) for name in files},
+        "files": {name: file_sha256(path / name) for name in files},
         **extra,
         "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -539,7 +516,7 @@ class TfidfEncoder(Encoder):
             path,
             self,
             ["vocabulary.json", "idf.safetensors"],
-            _versions("scikit-learn", "scipy", "safetensors"),
+            library_versions("scikit-learn", "scipy", "safetensors"),
         )
 
     @classmethod
@@ -597,7 +574,7 @@ def _static_cache_is_valid(folder: Path) -> bool:
         info = json.loads((folder / _STATIC_CACHE_FILE).read_text(encoding="utf-8"))
         files = info["files"]
         return set(files) == set(_STATIC_FILES) and all(
-            (folder / name).is_file() and _sha256(folder / name) == sha for name, sha in files.items()
+            (folder / name).is_file() and file_sha256(folder / name) == sha for name, sha in files.items()
         )
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -632,8 +609,8 @@ def _distill_static(folder: Path, model: str | None, pca_dims: int | None) -> No
         info = {
             "source": {"model": model or _PACKAGED_MODEL_NAME, "weights_sha256": source_sha},
             "pca_dims": pca_dims,
-            "versions": _versions("model2vec", "transformers", "torch"),
-            "files": {name: _sha256(tmp / name) for name in _STATIC_FILES},
+            "versions": library_versions("model2vec", "transformers", "torch"),
+            "files": {name: file_sha256(tmp / name) for name in _STATIC_FILES},
             "seconds": round(time.perf_counter() - start, 1),
         }
         (tmp / _STATIC_CACHE_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
@@ -769,7 +746,7 @@ class StaticEncoder(Encoder):
         if source.resolve() != path.resolve():
             for name in _STATIC_FILES:
                 shutil.copyfile(source / name, path / name)
-        _write_manifest(path, self, list(_STATIC_FILES), _versions("model2vec", "safetensors", "tokenizers"))
+        _write_manifest(path, self, list(_STATIC_FILES), library_versions("model2vec", "safetensors", "tokenizers"))
 
     @classmethod
     def _load(cls, path: Path, manifest: dict[str, Any]) -> StaticEncoder:
@@ -887,11 +864,11 @@ class MiniLMEncoder(Encoder):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         source, local = _resolve_model(self.model)
-        versions = _versions("sentence-transformers", "transformers", "torch", "safetensors")
+        versions = library_versions("sentence-transformers", "transformers", "torch", "safetensors")
         if self.model is None:
             reference = {
                 "package": _PACKAGED_MODEL_PACKAGE,
-                "version": _version(_PACKAGED_MODEL_PACKAGE),
+                "version": package_version(_PACKAGED_MODEL_PACKAGE),
                 "file": "model.safetensors",
                 "sha256": _sha256_cached(Path(source) / "model.safetensors"),
             }
@@ -932,7 +909,7 @@ class MiniLMEncoder(Encoder):
             found = _sha256_cached(weights)
             if found != reference["sha256"]:
                 raise ArtifactError(
-                    f"{weights} ({_PACKAGED_MODEL_PACKAGE} {_version(_PACKAGED_MODEL_PACKAGE)}) does not match the "
+                    f"{weights} ({_PACKAGED_MODEL_PACKAGE} {package_version(_PACKAGED_MODEL_PACKAGE)}) does not match the "
                     f"sha256 recorded in {manifest_file} (expected {reference['sha256'][:12]}..., found "
                     f"{found[:12]}...): install the version the model was saved with "
                     f"(pip install --force-reinstall {_PACKAGED_MODEL_PACKAGE}=={version}) or retrain the model."
