@@ -92,7 +92,7 @@ def main() -> None:
 
     for row in rows:
         table.add_row(*(fmt(row, c) for c in columns))
-    Console().print(table)
+    Console(width=200).print(table)
 
     lines = [
         "# Sentiment tiers",
