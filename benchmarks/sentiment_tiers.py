@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from triage.artifacts import load_classifier
@@ -91,7 +92,7 @@ def main() -> None:
         return f"{value:.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
 
     for row in rows:
-        table.add_row(*(fmt(row, c) for c in columns))
+        table.add_row(*(escape(fmt(row, c)) for c in columns))
     Console(width=200).print(table)
 
     lines = [
