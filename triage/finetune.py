@@ -1,0 +1,254 @@
+"""The ``finetuned`` tier: full fine-tuning of the all-MiniLM-L6-v2 weights for one task.
+
+The body (transformer + mean pooling + normalisation) is trained end to end with a cosine-softmax
+classification layer (cross-entropy, AdamW, linear warm-up and decay), on the GPU when one is present,
+else on the CPU. The tuned body is saved as a sentence-transformers folder (``model.safetensors`` plus
+config and tokenizer), so the rest of the library uses it like any MiniLM encoder: a
+:class:`FinetunedEncoder` is a :class:`~triage.encoders.MiniLMEncoder` whose ``fit`` takes labels and
+tunes the weights, and the classifier's calibrated linear head sits on top of the tuned embeddings.
+
+Training is seeded: the same seed, data and device give the same weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from triage.encoders import MiniLMEncoder
+from triage.errors import InputError
+
+__all__ = ["FinetuneParams", "finetune_minilm", "head_probabilities", "FinetunedEncoder"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneParams:
+    """Hyper-parameters of one fine-tuning run."""
+
+    epochs: float = 1.0
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    max_length: int = 64
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    scale: float = 20.0
+    """Logit scale of the cosine-softmax layer (embeddings are unit length)."""
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> FinetuneParams:
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown fine-tuning parameters {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
+        return cls(**values)
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def finetune_minilm(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    params: FinetuneParams | None = None,
+    base_model: str | None = None,
+    device: str | None = None,
+    max_steps: int | None = None,
+) -> Path:
+    """Fine-tune MiniLM on labelled texts and save the tuned body as a sentence-transformers folder.
+
+    Args:
+        texts, labels: training data (labels are strings).
+        output_dir: where the tuned model folder is written (replaced if present).
+        params: hyper-parameters (defaults: 1 epoch, lr 5e-5, batch 32).
+        base_model: a local sentence-transformers folder; default the packaged all-MiniLM-L6-v2.
+        device: ``"cpu"``/``"cuda"``; default CUDA when available.
+        max_steps: stop after this many optimiser steps (tests and smoke runs).
+
+    Returns:
+        The output folder.
+    """
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from triage.encoders import _resolve_device, _resolve_model
+
+    params = params or FinetuneParams()
+    texts = list(texts)
+    labels = [str(label) for label in labels]
+    if len(texts) != len(labels) or not texts:
+        raise InputError(f"need one label per text and at least one text; got {len(texts)} texts, {len(labels)} labels")
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise InputError(f"need at least 2 distinct labels to fine-tune, found {classes}")
+    target = torch.tensor([classes.index(label) for label in labels])
+    device = _resolve_device(device)
+    source, _ = _resolve_model(base_model)
+
+    _seed_everything(params.seed)
+    model = SentenceTransformer(source, device=device)
+    model.float()  # train in float32 even when the weights were stored in float16
+    model.max_seq_length = params.max_length
+    head = torch.nn.Linear(model.get_sentence_embedding_dimension(), len(classes), bias=True).to(device)
+    model.train()
+    parameters = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))],
+         "weight_decay": params.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))],
+         "weight_decay": 0.0},
+        {"params": head.parameters(), "weight_decay": 0.0},
+    ]
+    optimiser = torch.optim.AdamW(parameters, lr=params.learning_rate)
+    steps_per_epoch = math.ceil(len(texts) / params.batch_size)
+    total = max(1, int(round(steps_per_epoch * params.epochs)))
+    if max_steps is not None:
+        total = min(total, max_steps)
+    warmup = int(total * params.warmup_ratio)
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
+    order_rng = np.random.default_rng(params.seed)
+    step, start, running = 0, time.perf_counter(), 0.0
+    while step < total:
+        order = order_rng.permutation(len(texts))
+        for first in range(0, len(order), params.batch_size):
+            if step >= total:
+                break
+            batch = order[first : first + params.batch_size]
+            features = model.tokenize([texts[i] for i in batch])
+            features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+            embeddings = model(features)["sentence_embedding"]
+            weight = torch.nn.functional.normalize(head.weight, dim=1)
+            logits = params.scale * embeddings @ weight.T + head.bias
+            loss = torch.nn.functional.cross_entropy(logits, target[batch].to(device))
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            scheduler.step()
+            step += 1
+            running = 0.9 * running + 0.1 * float(loss) if step > 1 else float(loss)
+            if step % 50 == 0 or step == total:
+                logger.info("fine-tuning step %d/%d, loss %.3f, %.1f texts/s", step, total, running,
+                            step * params.batch_size / (time.perf_counter() - start))
+    model.eval()
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    model.save(str(staging), safe_serialization=True)
+    _save_head(staging, head, classes, params.scale)
+    if output_dir.exists():
+        shutil.rmtree(output_dir)
+    os.replace(staging, output_dir)
+    logger.info("fine-tuned MiniLM for %d steps in %.0f s -> %s", total, time.perf_counter() - start, output_dir)
+    return output_dir
+
+
+HEAD_WEIGHTS = "classification_head.safetensors"
+HEAD_CONFIG = "classification_head.json"
+
+
+def _save_head(folder: Path, head: Any, classes: list[str], scale: float) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    save_file({"weight": head.weight.detach().cpu().contiguous(), "bias": head.bias.detach().cpu().contiguous()},
+              str(folder / HEAD_WEIGHTS))
+    (folder / HEAD_CONFIG).write_text(json.dumps({"classes": classes, "scale": scale}, indent=2) + "\n")
+
+
+def head_probabilities(folder: str | os.PathLike[str], embeddings: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Probabilities from the cosine-softmax layer trained with the body (for checks and benchmarks;
+    models use the calibrated logistic-regression head instead)."""
+    import json
+
+    from safetensors.numpy import load_file
+    from scipy.special import softmax
+
+    folder = Path(folder)
+    config = json.loads((folder / HEAD_CONFIG).read_text())
+    tensors = load_file(str(folder / HEAD_WEIGHTS))
+    weight = tensors["weight"] / np.linalg.norm(tensors["weight"], axis=1, keepdims=True)
+    logits = config["scale"] * embeddings @ weight.T + tensors["bias"]
+    return config["classes"], softmax(logits, axis=1)
+
+
+class FinetunedEncoder(MiniLMEncoder):
+    """MiniLM whose weights are fine-tuned on the task's labels by :meth:`fit` (dense float32, 384 dims).
+
+    Args:
+        epochs, learning_rate, batch_size, max_length, seed: fine-tuning hyper-parameters
+            (see :class:`FinetuneParams`).
+        device: ``"cpu"``/``"cuda"``; ``None`` picks CUDA when available.
+        model: after fitting, the folder of the tuned weights (set by ``fit``; saved inside the model).
+        max_steps: cap on optimiser steps (smoke runs).
+
+    Example:
+        >>> enc = FinetunedEncoder(epochs=1).fit(texts, labels)   # doctest: +SKIP
+    """
+
+    kind: ClassVar[str] = "finetuned"
+    supervised: ClassVar[bool] = True
+    _params: ClassVar[tuple[str, ...]] = (
+        "model", "device", "batch_size", "epochs", "learning_rate", "max_length", "seed", "max_steps",
+    )
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        device: str | None = None,
+        batch_size: int = 32,
+        epochs: float = 1.0,
+        learning_rate: float = 5e-5,
+        max_length: int = 64,
+        seed: int = 0,
+        max_steps: int | None = None,
+    ) -> None:
+        super().__init__(model=model, device=device, batch_size=batch_size)
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.max_length = max_length
+        self.seed = seed
+        self.max_steps = max_steps
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> Self:
+        """Fine-tune the packaged MiniLM on ``texts``/``labels``; the tuned weights go to a temporary
+        folder until the model is saved (saving copies them into the model folder)."""
+        if labels is None:
+            raise InputError("the finetuned encoder learns from labels: call fit(texts, labels)")
+        params = FinetuneParams(epochs=self.epochs, learning_rate=self.learning_rate, batch_size=self.batch_size,
+                                max_length=self.max_length, seed=self.seed)
+        folder = Path(tempfile.mkdtemp(prefix="triage-finetuned-")) / "model"
+        finetune_minilm(texts, labels, folder, params=params, device=self.device, max_steps=self.max_steps)
+        self.model = str(folder)
+        return self
