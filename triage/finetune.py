@@ -155,7 +155,8 @@ def finetune_minilm(
             optimiser.step()
             scheduler.step()
             step += 1
-            running = 0.9 * running + 0.1 * float(loss) if step > 1 else float(loss)
+            value = float(loss.detach())
+            running = 0.9 * running + 0.1 * value if step > 1 else value
             if step % 50 == 0 or step == total:
                 logger.info("fine-tuning step %d/%d, loss %.3f, %.1f texts/s", step, total, running,
                             step * params.batch_size / (time.perf_counter() - start))
@@ -209,7 +210,8 @@ class FinetunedEncoder(MiniLMEncoder):
         epochs, learning_rate, batch_size, max_length, seed: fine-tuning hyper-parameters
             (see :class:`FinetuneParams`).
         device: ``"cpu"``/``"cuda"``; ``None`` picks CUDA when available.
-        model: after fitting, the folder of the tuned weights (set by ``fit``; saved inside the model).
+        model: the folder of tuned weights: set by ``fit``, or given to reuse weights tuned elsewhere
+            (``fit`` then tunes nothing); saved inside the model folder.
         max_steps: cap on optimiser steps (smoke runs).
 
     Example:
@@ -244,6 +246,10 @@ class FinetunedEncoder(MiniLMEncoder):
     def fit(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> Self:
         """Fine-tune the packaged MiniLM on ``texts``/``labels``; the tuned weights go to a temporary
         folder until the model is saved (saving copies them into the model folder)."""
+        if self.model is not None:
+            # weights tuned elsewhere (say, on a GPU machine) are reused as they are
+            logger.info("finetuned encoder: reusing the tuned weights in %s", self.model)
+            return self
         if labels is None:
             raise InputError("the finetuned encoder learns from labels: call fit(texts, labels)")
         params = FinetuneParams(epochs=self.epochs, learning_rate=self.learning_rate, batch_size=self.batch_size,
