@@ -73,7 +73,10 @@ def _edit_manifest(folder: Path, **changes: object) -> None:
 
 
 def test_make_encoder_from_kind_and_spec() -> None:
-    assert ENCODER_KINDS == ("tfidf", "static", "minilm")
+    assert ENCODER_KINDS == ("tfidf", "static", "minilm", "hybrid", "finetuned")
+    from triage.finetune import FinetunedEncoder
+
+    assert isinstance(make_encoder({"kind": "finetuned", "epochs": 2}), FinetunedEncoder)
     assert isinstance(make_encoder("tfidf"), TfidfEncoder)
     assert isinstance(make_encoder("static"), StaticEncoder)
     minilm = make_encoder({"kind": "minilm", "batch_size": 16})

@@ -30,8 +30,9 @@ import numpy as np
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
-from triage.errors import ArtifactError
+from triage.errors import ArtifactError, InputError
 from triage.integrity import file_sha256, library_versions
+from triage.metrics import ABSTAIN_LABEL
 
 if TYPE_CHECKING:
     from triage.classifier import TextClassifier
@@ -151,6 +152,16 @@ def save_classifier(
             "files": {},
         }
         files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name != CARD)
+        abstain = getattr(model, "abstain_", None)
+        if abstain is not None:
+            # optional key (format_version 1 models without it never abstain)
+            config["abstain"] = {
+                **abstain.to_dict(),
+                "threshold": float(model.threshold_),
+                "configured_threshold": abstain.threshold,
+                "abstain_label": ABSTAIN_LABEL,
+                "report": getattr(model, "abstain_report_", {}),
+            }
         config["files"] = {p.relative_to(staging).as_posix(): _digest(p) for p in files}
         _write_json(staging / CONFIG, config)
         write_model_card(staging, config, metrics or {})
@@ -239,10 +250,14 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
     head = sio.load(head_path, trusted=sorted(untrusted))
     if not isinstance(head, LogisticRegression):
         raise ArtifactError(f"{head_path}: holds a {type(head).__name__}, expected a LogisticRegression head — {RETRAIN_HINT}")
-    labels = [str(c) for c in head.classes_]
+    abstain = _read_abstain(config, path)
+    head_labels = [str(c) for c in head.classes_]
+    # a model that abstains may have an out-of-scope head class; it is never one of the model's labels
+    oos_label = abstain[0].oos_label if abstain else None
+    labels = [label for label in head_labels if label != oos_label]
     if labels != [str(c) for c in config["labels"]]:
         raise ArtifactError(
-            f"{path / CONFIG}: labels {config['labels']} do not match the head's classes {labels}; "
+            f"{path / CONFIG}: labels {config['labels']} do not match the head's classes {head_labels}; "
             f"the folder mixes files from different models — {RETRAIN_HINT}"
         )
     encoder = load_encoder(path / ENCODER_DIR)
@@ -257,6 +272,7 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
         normalize=config.get("normalize", True),
         task=config["task"],
         random_state=head_params.get("random_state", 0),
+        abstain=abstain[0] if abstain else None,
     )
     n_features = getattr(head, "n_features_in_", None)
     if n_features is not None and n_features != encoder.dim:
@@ -266,11 +282,36 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
         )
     model.encoder_ = encoder
     model.head_ = head
-    model.classes_ = head.classes_
+    model.known_columns_ = np.array([i for i, label in enumerate(head_labels) if label != oos_label], dtype=np.intp)
+    model.classes_ = head.classes_[model.known_columns_]
     model.temperature_ = float(calibration.get("temperature", 1.0))
+    model.abstain_ = abstain[0] if abstain else None
+    if abstain:
+        model.threshold_ = abstain[1]
+        model.abstain_report_ = config["abstain"].get("report", {})
     model.config_ = config
     model.path_ = path
     return model
+
+
+def _read_abstain(config: dict, path: Path) -> tuple[Any, float] | None:
+    """The optional ``abstain`` section: (AbstainParams, threshold), or None for a model that never abstains."""
+    from triage.classifier import AbstainParams
+
+    section = config.get("abstain")
+    if section is None:
+        return None
+    where = f"{path / CONFIG}: key 'abstain'"
+    if not isinstance(section, dict) or not isinstance(section.get("threshold"), int | float):
+        raise ArtifactError(f"{where} must hold a numeric 'threshold'; the file is damaged — {RETRAIN_HINT}")
+    names = ("oos_label", "method", "max_in_scope_loss", "oos_class")
+    try:
+        params = AbstainParams.from_dict(
+            {**{k: section[k] for k in names if k in section}, "threshold": section.get("configured_threshold")}
+        )
+    except (InputError, TypeError) as exc:
+        raise ArtifactError(f"{where} is not valid ({exc}); the file is damaged — {RETRAIN_HINT}") from None
+    return params, float(section["threshold"])
 
 
 def _fmt(value: Any) -> str:
@@ -294,15 +335,30 @@ def write_model_card(path: Path, config: dict, metrics: dict) -> Path:
     for key in ("dataset", "splits", "file", "excluded", "n_train", "validation", "licence", "fingerprint"):
         if key in training:
             lines.append(f"- {key}: {training[key]}")
+    abstain = config.get("abstain")
+    if abstain:
+        report = abstain.get("report", {})
+        lines += [
+            "",
+            "## Out of scope",
+            f"The model abstains (predicts `{abstain.get('abstain_label', 'unknown')}`) when its `{abstain['method']}` "
+            f"score is below {abstain['threshold']:.4f}; rows labelled `{abstain['oos_label']}` in the data are "
+            "out-of-scope examples" + (", also trained as a head class" if abstain.get("oos_class") else "")
+            + f". Threshold chosen on: {report.get('chosen_on', 'recipe')}.",
+        ]
+        for key in ("in_scope_accuracy_without_abstention", "in_scope_accuracy", "oos_recall", "n_in_scope", "n_oos"):
+            if report.get(key) is not None:
+                lines.append(f"- {key}: {_fmt(report[key])}")
     lines += ["", "## Metrics", ""]
     if metrics:
-        lines += ["| split | n | accuracy | macro_f1 | macro_recall | ece |", "| --- | --- | --- | --- | --- | --- |"]
-        for split, values in metrics.items():
-            if isinstance(values, dict) and "accuracy" in values:
-                lines.append(
-                    f"| {split} | {values.get('n')} | {_fmt(values.get('accuracy'))} | {_fmt(values.get('macro_f1'))} "
-                    f"| {_fmt(values.get('macro_recall'))} | {_fmt(values.get('ece'))} |"
-                )
+        rows = {split: values for split, values in metrics.items() if isinstance(values, dict) and "accuracy" in values}
+        columns = ["n", "accuracy", "macro_f1", "macro_recall", "ece"] + [
+            key for key in ("top3_accuracy", "in_scope_accuracy", "oos_recall")
+            if any(values.get(key) is not None for values in rows.values())
+        ]
+        lines += ["| split | " + " | ".join(columns) + " |", "| --- " * (len(columns) + 1) + "|"]
+        for split, values in rows.items():
+            lines.append(f"| {split} | " + " | ".join(_fmt(values.get(key)) for key in columns) + " |")
     else:
         lines.append("No evaluation was run at training time.")
     lines += [

@@ -4,17 +4,21 @@
 ``predict_proba``/``classes_``) and, like SetFit, carries its labels so ``predict`` returns strings.
 Several heads can share one encoding pass: call :meth:`TextClassifier.transform` once and feed the
 features to each head's ``*_features`` methods.
+
+An intent model can abstain (:class:`AbstainParams`): ``predict`` returns ``unknown`` for a mention that
+fits none of its intents, while ``predict_proba`` stays a distribution over the known intents.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax, logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
@@ -22,14 +26,100 @@ from sklearn.utils.validation import check_is_fitted as _sk_check_is_fitted
 
 from triage.encoders import Encoder, make_encoder
 from triage.errors import InputError, NotFittedError
+from triage.metrics import ABSTAIN_LABEL
 from triage.schema import check_texts
 from triage.text import normalize_batch
 
-__all__ = ["TextClassifier", "fit_temperature", "check_is_fitted"]
+__all__ = ["TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "check_is_fitted", "choose_threshold"]
 
 logger = logging.getLogger(__name__)
 
 Calibration = Literal["temperature", "none"]
+AbstainMethod = Literal["max_prob", "energy"]
+_ABSTAIN_METHODS = ("max_prob", "energy")
+
+
+@dataclass(frozen=True)
+class AbstainParams:
+    """When a classifier abstains: it predicts ``unknown`` for a text that fits none of its known labels.
+
+    Rows labelled ``oos_label`` (in training or validation data) are out-of-scope examples, never a
+    known label. The model scores how well a text fits its known labels and abstains below a threshold.
+
+    Attributes:
+        oos_label: the label of out-of-scope rows in the data (CLINC150 uses ``oos``).
+        method: the in-scope score. ``max_prob``: the calibrated probability of the top known label (with
+            ``oos_class``, in the softmax that includes the out-of-scope class); ``energy``:
+            ``T * logsumexp(logits / T)`` over the known labels.
+        threshold: abstain when the score is below it; ``None`` chooses it at fit time (below).
+        max_in_scope_loss: with ``threshold=None``, the threshold is the highest one that lowers in-scope
+            accuracy (an abstention on an in-scope text counts as an error) by at most this much on the
+            validation data (else on cross-validated training data). It needs no out-of-scope examples.
+        oos_class: also train the out-of-scope rows as one more head class. Its probability is removed
+            from ``predict_proba`` (renormalised over the known labels) but lowers the ``max_prob`` score.
+
+    Example:
+        >>> AbstainParams.from_dict({"oos_label": "oos", "max_in_scope_loss": 0.01}).method
+        'max_prob'
+    """
+
+    oos_label: str = "oos"
+    method: AbstainMethod = "max_prob"
+    threshold: float | None = None
+    max_in_scope_loss: float = 0.01
+    oos_class: bool = False
+
+    def __post_init__(self) -> None:
+        if self.method not in _ABSTAIN_METHODS:
+            raise InputError(f"abstain.method must be one of {list(_ABSTAIN_METHODS)}, found {self.method!r}")
+        if not isinstance(self.oos_label, str) or not self.oos_label:
+            raise InputError(f"abstain.oos_label must be a non-empty label, found {self.oos_label!r}")
+        if self.oos_label == ABSTAIN_LABEL:
+            raise InputError(f"abstain.oos_label cannot be {ABSTAIN_LABEL!r}: that is what the model predicts when it abstains")
+        if not 0.0 <= float(self.max_in_scope_loss) < 1.0:
+            raise InputError(f"abstain.max_in_scope_loss must be in [0, 1), found {self.max_in_scope_loss!r}")
+        if self.threshold is not None and not np.isfinite(self.threshold):
+            raise InputError(f"abstain.threshold must be a finite number or None, found {self.threshold!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict; :meth:`from_dict` rebuilds an equal object."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> AbstainParams:
+        """Build from a dict such as a recipe's ``abstain:`` section; unknown keys are named in the error."""
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise InputError(f"abstain: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        return cls(**dict(values))
+
+
+def choose_threshold(scores: np.ndarray, correct: np.ndarray, *, max_loss: float) -> float:
+    """The highest threshold that costs at most ``max_loss`` accuracy when rows scoring below it abstain.
+
+    Args:
+        scores: in-scope score of each in-scope row (higher: fits a known label better).
+        correct: whether each row's arg-max label is right.
+        max_loss: accuracy (share of all rows) that abstention may cost.
+
+    Returns:
+        A threshold ``t``; rows with ``score < t`` abstain. ``-inf`` when no abstention is affordable.
+
+    Example:
+        >>> choose_threshold(np.array([0.9, 0.8, 0.3, 0.2]), np.array([True, True, True, False]), max_loss=0.25)
+        0.8
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    n = len(scores)
+    if n == 0 or not correct.any():
+        return float("-inf")
+    keep = int(np.ceil(correct.sum() - max_loss * n - 1e-9))  # correct rows that must stay above t
+    if keep <= 0:  # the loss allowed exceeds the accuracy: abstaining on every row is within budget
+        return float(np.nextafter(np.max(scores), np.inf))
+    right = np.sort(scores[correct])[::-1]
+    return float(right[keep - 1])
 
 
 def check_is_fitted(model: Any) -> None:
@@ -77,6 +167,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         normalize: apply tweet normalisation (handles, URLs, entities, whitespace) before encoding.
         task: what the labels mean (``"sentiment"``, ``"intent"``, ...); stored with the model.
         random_state: seed for the cross-validation folds and the solver.
+        abstain: ``None`` (always predict a known label) or an :class:`AbstainParams` (or its dict): predict
+            ``unknown`` when a text fits no known label.
 
     Example:
         >>> clf = TextClassifier("tfidf").fit(["love it", "hate it"] * 5, ["positive", "negative"] * 5)
@@ -95,6 +187,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         normalize: bool = True,
         task: str = "classification",
         random_state: int = 0,
+        abstain: AbstainParams | Mapping[str, Any] | None = None,
     ) -> None:
         self.encoder = encoder
         self.C = C
@@ -104,6 +197,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.normalize = normalize
         self.task = task
         self.random_state = random_state
+        self.abstain = abstain
 
     # -- features ---------------------------------------------------------------------------
     def _prepare(self, texts: Any) -> list[str]:
@@ -132,33 +226,91 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
     ) -> TextClassifier:
         """Fit encoder and head on texts ``X`` with string labels ``y``; calibrate; return ``self``.
 
-        ``X_val``/``y_val`` (optional) are used only to fit the temperature.
+        ``X_val``/``y_val`` (optional) fit the temperature and, for a model that abstains, its threshold
+        (rows labelled ``abstain.oos_label`` there are out-of-scope examples, reported in ``abstain_report_``).
+        Without them both come from cross-validated logits of the training data.
         """
-        texts = self._prepare(X)
-        labels = self._check_labels(y, len(texts), "y")
-        if len(set(labels)) < 2:
-            raise InputError(f"y: need at least 2 distinct labels to train a classifier, found {sorted(set(labels))}")
-        self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else make_encoder(self.encoder)
-        self.encoder_.fit(texts)
-        features = self.encoder_.encode(texts, show_progress=show_progress)
-        head = self._new_head().fit(features, labels)
-        self.classes_ = head.classes_
-        self.head_ = head
-        self.temperature_ = 1.0
-        if self.calibration == "temperature":
-            if X_val is not None and y_val is not None and len(X_val) > 0:
-                val_labels = self._check_labels(y_val, len(X_val), "y_val")
-                known = np.isin(val_labels, self.classes_)
-                val_features = self.encoder_.encode(self._prepare(X_val), show_progress=show_progress)
-                logits = head.decision_function(val_features)[known]
-                y_index = np.searchsorted(self.classes_, np.asarray(val_labels)[known])
-            else:
-                logits, y_index = self._cross_val_logits(features, np.asarray(labels))
-            self.temperature_ = fit_temperature(self._as_2d_logits(logits), y_index)
-        elif self.calibration != "none":
+        if self.calibration not in ("temperature", "none"):
             raise InputError(f"calibration must be 'temperature' or 'none', found {self.calibration!r}")
+        abstain = self._abstain_params()
+        texts = self._prepare(X)
+        labels = np.asarray(self._check_labels(y, len(texts), "y"), dtype=object)
+        oos_label = abstain.oos_label if abstain else None
+        in_scope = labels != oos_label
+        if len(set(labels[in_scope])) < 2:
+            raise InputError(
+                f"y: need at least 2 distinct labels to train a classifier, found {sorted(set(labels[in_scope]))}"
+                + (f" besides the out-of-scope label {oos_label!r}" if abstain else "")
+            )
+        self.encoder_ = self.encoder if isinstance(self.encoder, Encoder) else make_encoder(self.encoder)
+        if getattr(self.encoder_, "supervised", False):
+            self.encoder_.fit(texts, labels)  # the finetuned tier tunes its weights on the labels
+        else:
+            self.encoder_.fit(texts)
+        features = self.encoder_.encode(texts, show_progress=show_progress)
+        # Out-of-scope rows train a head class only when asked; otherwise they only inform the threshold.
+        head_rows = np.ones(len(labels), dtype=bool) if abstain is None or abstain.oos_class else in_scope
+        head_features, head_labels = features[np.flatnonzero(head_rows)], labels[head_rows]
+        head = self._new_head().fit(head_features, head_labels)
+        self.head_ = head
+        self.known_columns_ = np.flatnonzero(head.classes_ != oos_label) if abstain else np.arange(len(head.classes_))
+        self.classes_ = head.classes_[self.known_columns_]
+        self.abstain_ = abstain
+        self.temperature_ = 1.0
+
+        # Calibration data: validation rows, else cross-validated logits of the training rows.
+        has_val = X_val is not None and y_val is not None and len(X_val) > 0
+        if has_val:
+            cal_labels = np.asarray(self._check_labels(y_val, len(X_val), "y_val"), dtype=object)
+            cal_logits = self._head_logits(self.encoder_.encode(self._prepare(X_val), show_progress=show_progress))
+        elif self.calibration == "temperature" or (abstain is not None and abstain.threshold is None):
+            cal_logits, y_index = self._cross_val_logits(head_features, head_labels)
+            cal_labels = head.classes_[y_index]
+        else:
+            cal_labels, cal_logits = None, None
+        if cal_labels is not None and self.calibration == "temperature":
+            known = np.isin(cal_labels, self.classes_)
+            y_known = np.searchsorted(self.classes_, cal_labels[known])
+            self.temperature_ = fit_temperature(cal_logits[known][:, self.known_columns_], y_known)
+        if abstain is not None:
+            self._fit_threshold(abstain, cal_logits, cal_labels, "validation" if has_val else "cross-validation")
         logger.info("fitted %s head on %d texts; temperature %.3f", self.task, len(texts), self.temperature_)
         return self
+
+    def _abstain_params(self) -> AbstainParams | None:
+        if self.abstain is None or isinstance(self.abstain, AbstainParams):
+            return self.abstain
+        if isinstance(self.abstain, Mapping):
+            return AbstainParams.from_dict(self.abstain)
+        raise InputError(f"abstain must be None, an AbstainParams or a dict, found {type(self.abstain).__name__}")
+
+    def _fit_threshold(
+        self, abstain: AbstainParams, logits: np.ndarray | None, labels: np.ndarray | None, chosen_on: str
+    ) -> None:
+        report: dict[str, Any] = {"chosen_on": chosen_on if abstain.threshold is None else "recipe"}
+        if abstain.threshold is not None:
+            self.threshold_ = float(abstain.threshold)
+        if logits is not None and labels is not None:
+            scores = self._abstain_scores(logits)
+            known = np.isin(labels, self.classes_)
+            out = labels == abstain.oos_label
+            predicted = self.classes_[logits[:, self.known_columns_].argmax(axis=1)]
+            correct = (predicted == labels)[known]
+            if abstain.threshold is None:
+                self.threshold_ = choose_threshold(scores[known], correct, max_loss=abstain.max_in_scope_loss)
+            kept = scores >= self.threshold_
+            report.update({
+                "n_in_scope": int(known.sum()),
+                "n_oos": int(out.sum()),
+                "in_scope_accuracy_without_abstention": float(correct.mean()) if known.any() else None,
+                "in_scope_accuracy": float((correct & kept[known]).mean()) if known.any() else None,
+                "oos_recall": float((~kept[out]).mean()) if out.any() else None,
+            })
+        elif abstain.threshold is None:
+            raise InputError("abstain: a threshold needs validation data or cross-validation; set abstain.threshold")
+        report["threshold"] = self.threshold_
+        self.abstain_report_ = report
+        logger.info("abstention threshold %.4f (%s): %s", self.threshold_, abstain.method, report)
 
     @staticmethod
     def _check_labels(y: Any, n: int, name: str) -> list[str]:
@@ -184,7 +336,12 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=self.random_state)
         for train_idx, test_idx in splitter.split(np.zeros(len(labels)), labels):
             fold_head = self._new_head().fit(features[train_idx], labels[train_idx])
-            out[test_idx] = self._as_2d_logits(fold_head.decision_function(features[test_idx]))
+            fold_logits = self._as_2d_logits(fold_head.decision_function(features[test_idx]))
+            # a fold may miss a rare class: its column keeps a very low logit
+            columns = np.searchsorted(classes, fold_head.classes_)
+            block = np.full((len(test_idx), len(classes)), -1e4)
+            block[:, columns] = fold_logits
+            out[test_idx] = block
         return out, np.searchsorted(classes, labels)
 
     @staticmethod
@@ -195,14 +352,53 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return logits
 
     # -- prediction -------------------------------------------------------------------------
-    def decision_function_features(self, features: Any) -> np.ndarray:
-        """Uncalibrated logits (n, n_classes) for already-encoded features."""
-        check_is_fitted(self)
+    def _head_logits(self, features: Any) -> np.ndarray:
+        """Logits of every head class (including an out-of-scope class), columns in ``head_.classes_`` order."""
         return self._as_2d_logits(self.head_.decision_function(features))
+
+    def _known_columns(self) -> np.ndarray:
+        known = getattr(self, "known_columns_", None)
+        return np.arange(len(self.classes_)) if known is None else known
+
+    def _abstain_scores(self, head_logits: np.ndarray) -> np.ndarray:
+        """In-scope score per row (higher: fits a known label better); see :class:`AbstainParams`."""
+        abstain = self.abstain_
+        assert abstain is not None
+        known = self._known_columns()
+        scaled = head_logits / self.temperature_
+        if abstain.method == "energy":
+            return self.temperature_ * logsumexp(scaled[:, known], axis=1)
+        return softmax(scaled, axis=1)[:, known].max(axis=1)
+
+    def decision_function_features(self, features: Any) -> np.ndarray:
+        """Uncalibrated logits (n, n_classes) for already-encoded features, columns in ``classes_`` order."""
+        check_is_fitted(self)
+        return self._head_logits(features)[:, self._known_columns()]
 
     def predict_proba_features(self, features: Any) -> np.ndarray:
         """Calibrated probabilities (columns follow ``classes_``) for already-encoded features."""
         return softmax(self.decision_function_features(features) / self.temperature_, axis=1)
+
+    def abstention_score_features(self, features: Any) -> np.ndarray:
+        """In-scope score per row for already-encoded features (``abstains`` when below ``threshold_``).
+
+        Raises:
+            InputError: the model was trained without ``abstain``.
+        """
+        check_is_fitted(self)
+        if getattr(self, "abstain_", None) is None:
+            raise InputError("this model does not abstain; train it with abstain=AbstainParams(...) (recipe key 'abstain')")
+        return self._abstain_scores(self._head_logits(features))
+
+    def predict_features(self, features: Any) -> np.ndarray:
+        """Predicted labels for already-encoded features; ``unknown`` where the model abstains."""
+        check_is_fitted(self)
+        logits = self._head_logits(features)
+        known = self._known_columns()
+        labels = np.asarray(self.classes_, dtype=object)[logits[:, known].argmax(axis=1)]
+        if getattr(self, "abstain_", None) is not None:
+            labels = np.where(self._abstain_scores(logits) < self.threshold_, ABSTAIN_LABEL, labels).astype(object)
+        return labels
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Calibrated probabilities, shape (n, n_classes), columns in ``classes_`` order.
@@ -212,9 +408,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return self.predict_proba_features(self.transform(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted label strings, shape (n,)."""
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
+        """Predicted label strings, shape (n,); ``unknown`` where a model trained with ``abstain`` abstains."""
+        return self.predict_features(self.transform(X))
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: Any, *, metrics: dict | None = None, training: dict | None = None) -> None:

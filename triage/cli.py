@@ -90,12 +90,16 @@ def train(
     with console.status(f"training {recipe} ..."):
         run = train_recipe(recipe, data_dir=data_dir, output=output, show_progress=False)
     table = Table(title=f"{run.output}  ({run.n_train:,} training texts, {run.seconds:.1f}s)")
-    for column in ("split", "n", "accuracy", "macro_f1", "macro_recall", "ece"):
+    parts = [m for split in ("validation", "test") if (m := run.metrics.get(split))]
+    keys = ["accuracy", "macro_f1", "macro_recall", "ece"] + [
+        k for k in ("top3_accuracy", "in_scope_accuracy", "oos_recall") if any(m.get(k) is not None for m in parts)
+    ]
+    for column in ("split", "n", *keys):
         table.add_column(column, justify="right" if column != "split" else "left")
     for split in ("validation", "test"):
         m = run.metrics.get(split)
         if m:
-            table.add_row(split, f"{m['n']:,}", *(f"{m[k]:.3f}" for k in ("accuracy", "macro_f1", "macro_recall", "ece")))
+            table.add_row(split, f"{m['n']:,}", *("-" if m.get(k) is None else f"{m[k]:.3f}" for k in keys))
     out.print(table)
 
 
@@ -111,9 +115,17 @@ def evaluate(
     data_dir: DataDir = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the metrics as JSON here.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Confusion-matrix PNG path.")] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option("--labels", help="Keep only rows with these labels (comma-separated), or 'model' for the model's own."),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
-    """Evaluate a model: n, accuracy, macro_f1, macro_recall, ece and a per-class report."""
+    """Evaluate a model: n, accuracy, macro_f1, macro_recall, ece and a per-class report.
+
+    Intent models add top3_accuracy; data with out-of-scope rows (clinc150) adds in_scope_accuracy and
+    oos_recall. Join splits with '+': --split test+oos_test.
+    """
     _setup_logging(verbose)
     from triage.evaluation import evaluate_classifier
 
@@ -122,12 +134,15 @@ def evaluate(
     with console.status("evaluating ..."):
         m = evaluate_classifier(
             model_dir, dataset=dataset, split=split, file=file, text_column=text_column,
-            label_column=label_column, data_dir=data_dir, output=output, plot=plot,
+            label_column=label_column, data_dir=data_dir, output=output, plot=plot, labels=labels,
         )
     summary = Table(title=f"{model_dir} on {m['dataset']} [{m['split']}]")
-    for key in ("n", "accuracy", "macro_f1", "macro_recall", "ece"):
+    shown = [k for k in ("accuracy", "macro_f1", "macro_recall", "ece", "top3_accuracy", "in_scope_accuracy", "oos_recall",
+                         "roc_auc", "f1", "precision", "recall", "threshold")
+             if m.get(k) is not None]
+    for key in ("n", *shown):
         summary.add_column(key, justify="right")
-    summary.add_row(f"{m['n']:,}", *(f"{m[k]:.4f}" for k in ("accuracy", "macro_f1", "macro_recall", "ece")))
+    summary.add_row(f"{m['n']:,}", *(f"{m[k]:.4f}" for k in shown))
     out.print(summary)
     per_class = Table(title="per class")
     for column in ("label", "precision", "recall", "f1", "support"):

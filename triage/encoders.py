@@ -10,6 +10,9 @@ Three tiers, from fastest to most accurate:
 - ``minilm`` (:class:`MiniLMEncoder`): all-MiniLM-L6-v2 through sentence-transformers (384 dimensions).
   Returns a **dense** float32 ``numpy.ndarray``.
 
+and ``hybrid`` (:class:`HybridEncoder`): several of them side by side (by default tfidf next to minilm),
+weighted; returns a **sparse** float32 CSR matrix.
+
 Every row is L2-normalised (a text with no known token, such as ``""`` for ``tfidf`` and ``static``,
 gives a row of zeros). Pretrained encoders need no ``fit`` (it only returns ``self``).
 
@@ -58,6 +61,7 @@ __all__ = [
     "TfidfEncoder",
     "StaticEncoder",
     "MiniLMEncoder",
+    "HybridEncoder",
     "make_encoder",
     "load_encoder",
     "ENCODER_KINDS",
@@ -136,6 +140,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("spec"), dict):
         raise ArtifactError(f"{file} has no 'spec' object; re-save the encoder or retrain the model.")
     kind = manifest.get("kind")
+    if kind in ENCODER_KINDS:
+        _register_lazy_kinds()
     if kind not in _REGISTRY:
         raise ArtifactError(
             f"{file}: kind {kind!r} is not one of {', '.join(map(repr, ENCODER_KINDS))}; the file was edited or "
@@ -917,15 +923,153 @@ class MiniLMEncoder(Encoder):
         return _build(cls, spec, source=manifest_file)
 
 
+# ---------------------------------------------------------------------------------------------- hybrid
+
+_HYBRID_DEFAULT_PARTS: tuple[dict[str, Any], ...] = ({"kind": "tfidf"}, {"kind": "minilm"})
+
+
+class HybridEncoder(Encoder):
+    """Several encoders side by side, e.g. tfidf n-grams next to MiniLM embeddings (sparse CSR output).
+
+    Each part's rows are unit length; part ``i`` is scaled by ``weights[i]`` and the concatenation is
+    divided by ``sqrt(sum(w**2))``, so rows stay unit length. Word n-grams catch the exact product words
+    ("virtual card", "top-up") that a small sentence encoder blurs, while the embeddings carry paraphrases:
+    on banking77 the pair beats either part alone (see ``benchmarks/intent.md``).
+
+    Args:
+        parts: the parts' specs (or :class:`Encoder` instances); default tfidf then minilm. A part cannot
+            itself be hybrid.
+        weights: one non-negative weight per part; default 1.0 each.
+
+    Example:
+        >>> enc = HybridEncoder(parts=[{"kind": "tfidf", "min_df": 1}, {"kind": "tfidf", "min_df": 1,
+        ...     "word_ngram_range": [1, 1], "char_ngram_range": [3, 3]}], weights=[1.0, 0.5])
+        >>> X = enc.fit(["refund my order", "order never came"]).encode(["order refund"])
+        >>> X.shape == (1, enc.dim), round(float(X.multiply(X).sum()), 5)
+        (True, 1.0)
+    """
+
+    kind: ClassVar[str] = "hybrid"
+    _params: ClassVar[tuple[str, ...]] = ("parts", "weights")
+
+    def __init__(
+        self,
+        *,
+        parts: Sequence[Mapping[str, Any] | Encoder] | None = None,
+        weights: Sequence[float] | None = None,
+    ) -> None:
+        self.parts = parts
+        self.weights = weights
+
+    def _encoders(self) -> list[Encoder]:
+        built: list[Encoder] | None = getattr(self, "encoders_", None)
+        if built is not None:
+            return built
+        specs = list(_HYBRID_DEFAULT_PARTS if self.parts is None else self.parts)
+        if not specs:
+            raise InputError("a hybrid encoder needs at least one part, e.g. parts: [{kind: tfidf}, {kind: minilm}].")
+        encoders = [p if isinstance(p, Encoder) else make_encoder(p) for p in specs]
+        nested = [i for i, e in enumerate(encoders) if isinstance(e, HybridEncoder)]
+        if nested:
+            raise InputError(f"parts {nested} of a hybrid encoder are hybrid themselves; list their parts instead.")
+        self.encoders_ = encoders
+        return encoders
+
+    def _weights(self) -> np.ndarray:
+        n = len(self._encoders())
+        weights = np.ones(n) if self.weights is None else np.asarray(list(self.weights), dtype=np.float64)
+        if weights.shape != (n,) or not np.isfinite(weights).all() or (weights < 0).any() or not weights.any():
+            raise InputError(
+                f"weights must be {n} non-negative numbers (one per part, not all 0), got {self.weights!r}."
+            )
+        return weights
+
+    def spec(self) -> dict[str, Any]:
+        """``kind``, every part's spec and the weights (JSON-able); see :meth:`Encoder.spec`."""
+        return {
+            "kind": self.kind,
+            "parts": [e.spec() for e in self._encoders()],
+            "weights": [float(w) for w in self._weights()],
+        }
+
+    def fit(self, texts: Sequence[str]) -> Self:
+        """Fit every part that learns from data (tfidf); pretrained parts only check the input."""
+        items = _check_texts(texts)
+        self._weights()
+        for encoder in self._encoders():
+            encoder.fit(items)
+        return self
+
+    @property
+    def dim(self) -> int:
+        """Sum of the parts' dimensions."""
+        return sum(e.dim for e in self._encoders())
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int | None = None, show_progress: bool = False
+    ) -> sp.csr_matrix:
+        """Encode with every part and concatenate, weighted, into a sparse float32 CSR matrix."""
+        items = _check_texts(texts)
+        if batch_size is not None:
+            _check_batch_size(batch_size)
+        weights = self._weights()
+        scale = weights / np.sqrt((weights**2).sum())
+        blocks = []
+        for encoder, w in zip(self._encoders(), scale, strict=True):
+            block = encoder.encode(items, batch_size=batch_size, show_progress=show_progress)
+            block = sp.csr_matrix(block, dtype=np.float32) if not sp.issparse(block) else block
+            blocks.append(block * np.float32(w))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save each part into ``part<i>/`` and list all their files (with sha256) in ``encoder.json``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        files: list[str] = []
+        for i, encoder in enumerate(self._encoders()):
+            folder = path / f"part{i}"
+            if folder.exists():
+                shutil.rmtree(folder)
+            encoder.save(folder)
+            files += sorted(p.relative_to(path).as_posix() for p in folder.rglob("*") if p.is_file())
+        _write_manifest(path, self, files, library_versions("scipy", "safetensors"))
+
+    @classmethod
+    def _load(cls, path: Path, manifest: dict[str, Any]) -> HybridEncoder:
+        spec = manifest["spec"]
+        parts = spec.get("parts")
+        if not isinstance(parts, list) or not parts:
+            raise ArtifactError(f"{path / ENCODER_FILE}: 'spec.parts' must list the parts; re-save the encoder.")
+        encoders = [load_encoder(path / f"part{i}") for i in range(len(parts))]
+        for i, (encoder, part) in enumerate(zip(encoders, parts, strict=True)):
+            if encoder.kind != part.get("kind"):
+                raise ArtifactError(
+                    f"{path / f'part{i}'} holds a {encoder.kind!r} encoder but {path / ENCODER_FILE} lists "
+                    f"{part.get('kind')!r}; re-save the encoder or retrain the model."
+                )
+        encoder = cls(parts=encoders, weights=spec.get("weights"))
+        encoder._weights()
+        return encoder
+
+
 # ---------------------------------------------------------------------------------------------- factory
 
 _REGISTRY: dict[str, type[Encoder]] = {
     TfidfEncoder.kind: TfidfEncoder,
     StaticEncoder.kind: StaticEncoder,
     MiniLMEncoder.kind: MiniLMEncoder,
+    HybridEncoder.kind: HybridEncoder,
 }
-ENCODER_KINDS: tuple[str, ...] = tuple(_REGISTRY)
-"""The encoder kinds, fastest first: ``("tfidf", "static", "minilm")``."""
+ENCODER_KINDS: tuple[str, ...] = (*_REGISTRY, "finetuned")
+"""The encoder kinds: the tiers fastest first, then ``hybrid`` (tiers side by side) and ``finetuned``
+(MiniLM tuned on the task's labels, :mod:`triage.finetune`, imported on first use)."""
+
+
+def _register_lazy_kinds() -> None:
+    if "finetuned" not in _REGISTRY:
+        from triage.finetune import FinetunedEncoder
+
+        _REGISTRY[FinetunedEncoder.kind] = FinetunedEncoder
 
 
 def _build(cls: type[Encoder], spec: Mapping[str, Any], *, source: Path | None = None) -> Any:
@@ -969,6 +1113,8 @@ def make_encoder(spec: Mapping[str, Any] | str) -> Encoder:
     if not isinstance(spec, Mapping):
         raise InputError(f"an encoder spec is a kind name or a dict with 'kind', got {type(spec).__name__}.")
     kind = spec.get("kind")
+    if kind in ENCODER_KINDS:
+        _register_lazy_kinds()
     if kind not in _REGISTRY:
         raise InputError(
             f"unknown encoder kind {kind!r}; expected one of {', '.join(map(repr, ENCODER_KINDS))}."

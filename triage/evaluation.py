@@ -1,7 +1,9 @@
 """Evaluate a trained classifier on a registry split or a labelled file.
 
 The keys written (``n``, ``accuracy``, ``macro_f1``, ``macro_recall``, ``ece``, ``per_class``) and the
-``triage evaluate`` options are a stable contract that outside evaluation relies on.
+``triage evaluate`` options are a stable contract that outside evaluation relies on. Intent models add
+``top3_accuracy``; data holding out-of-scope rows (label ``oos``, CLINC150) add ``in_scope_accuracy`` and
+``oos_recall``. ``--split a+b`` evaluates several splits together (``test+oos_test``).
 """
 
 from __future__ import annotations
@@ -9,14 +11,79 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from triage.artifacts import load_classifier
 from triage.errors import InputError
 from triage.labelled import load_examples
-from triage.metrics import classification_metrics, plot_confusion_matrix
+from triage.metrics import (
+    ABSTAIN_LABEL,
+    classification_metrics,
+    out_of_scope_metrics,
+    plot_confusion_matrix,
+    top_k_accuracy,
+)
 
-__all__ = ["evaluate_classifier"]
+if TYPE_CHECKING:
+    from triage.classifier import TextClassifier
+
+__all__ = ["evaluate_classifier", "model_metrics", "parse_splits", "OOS_LABEL"]
+
+OOS_LABEL = "oos"
+"""The out-of-scope label of the intent benchmarks (CLINC150); a model's own ``abstain.oos_label`` also counts."""
+
+
+def parse_splits(split: str) -> list[str]:
+    """``"test+oos_test"`` -> ``["test", "oos_test"]``: several registry splits evaluated as one.
+
+    Example:
+        >>> parse_splits("val+oos_val"), parse_splits("test")
+        (['val', 'oos_val'], ['test'])
+    """
+    parts = [part.strip() for part in str(split).split("+")]
+    if not all(parts):
+        raise InputError(f"--split {split!r}: expected split names joined by '+', e.g. test or test+oos_test")
+    return list(dict.fromkeys(parts))
+
+
+def model_metrics(
+    model: TextClassifier, texts: Sequence[str], labels: Sequence[str], *, brands: Sequence[object] | None = None
+) -> dict:
+    """The evaluation keys for ``model`` on labelled texts (one encoding pass).
+
+    :func:`~triage.metrics.classification_metrics` on ``predict`` (so abstentions count), plus
+    ``top3_accuracy`` for intent models, models that abstain and any model with more than 3 labels (over rows
+    whose label the model knows), and
+    ``in_scope_accuracy``, ``oos_recall``, ``oos_precision``, ``n_in_scope``, ``n_oos`` when some true
+    label is out of scope (``oos``, or the model's ``abstain.oos_label``). For a model that abstains, an
+    out-of-scope row's true label is reported as ``unknown``, the label the model gives it when right.
+    """
+    if model.task == "needs_human":  # binary keys at the model's threshold; ``brands`` feed its brand prior
+        from triage.needs_human import needs_human_model_metrics
+
+        return needs_human_model_metrics(model, texts, labels, brands=brands)
+    features = model.transform(texts)
+    proba = model.predict_proba_features(features)
+    predicted = model.predict_features(features)
+    abstain = getattr(model, "abstain_", None)
+    oos_labels = {OOS_LABEL} | ({abstain.oos_label} if abstain is not None else set())
+    truth = [str(label) for label in labels]
+    if abstain is not None:
+        truth = [ABSTAIN_LABEL if label in oos_labels else label for label in truth]
+    metrics = classification_metrics(truth, predicted, proba, model.classes_)
+    if model.task == "intent" or abstain is not None or len(model.classes_) > 3:
+        metrics["top3_accuracy"] = top_k_accuracy(truth, proba, model.classes_, k=3)
+    if any(label in oos_labels or label == ABSTAIN_LABEL for label in truth):
+        metrics.update(out_of_scope_metrics(truth, predicted, oos_labels=sorted(oos_labels)))
+        metrics["oos_label"] = sorted(oos_labels - {ABSTAIN_LABEL})[0] if abstain is None else abstain.oos_label
+    if abstain is not None:
+        metrics["abstained"] = int(np.sum(np.asarray(predicted, dtype=object) == ABSTAIN_LABEL))
+        metrics["abstain_threshold"] = float(model.threshold_)
+    return metrics
 
 
 def evaluate_classifier(
@@ -30,41 +97,64 @@ def evaluate_classifier(
     data_dir: str | os.PathLike[str] | None = None,
     output: str | os.PathLike[str] | None = None,
     plot: str | os.PathLike[str] | None = None,
+    labels: Sequence[str] | str | None = None,
 ) -> dict:
     """Score a labelled split with the model in ``model_dir`` and return the metrics dict.
 
     Args:
         model_dir: a classifier folder written by ``triage train``.
         dataset, split: a registry dataset and split (``train``/``validation``/``test`` of a dataset
-            that ships only ``all`` are its deterministic internal split).
+            that ships only ``all`` are its deterministic internal split); ``a+b`` joins several splits
+            (``test+oos_test``: CLINC150's in-scope and out-of-scope test queries together).
         file, text_column, label_column: alternatively, the user's own labelled CSV/JSONL/Parquet file.
         data_dir: dataset root (a folder holding e.g. only held-out files loads the same way).
         output: where to write the metrics as JSON (optional).
         plot: where to save the confusion-matrix PNG; default beside ``output`` or in the working folder.
+        labels: keep only rows with these labels (rows with no label go too); ``"model"``: the model's own
+            labels and its out-of-scope label. For a label column that is set on some rows only, e.g.
+            ``label_column="negativereason"`` of airline tweets.
 
     Returns:
         ``n``, ``accuracy``, ``macro_f1``, ``macro_recall``, ``ece``, ``per_class``, ``labels``,
-        ``confusion_matrix``, plus ``model``, ``dataset``, ``split``, ``seconds`` and ``confusion_png``.
+        ``confusion_matrix``, plus ``model``, ``dataset``, ``split``, ``seconds`` and ``confusion_png``;
+        ``top3_accuracy`` for intent models; ``in_scope_accuracy`` and ``oos_recall`` (and ``oos_precision``,
+        ``n_in_scope``, ``n_oos``) when the data holds out-of-scope rows (see :func:`model_metrics`).
+        Needs-human models (task ``needs_human``) on ``twcs`` / ``ibm_twitter_customer_care`` are scored on
+        the weak labels of :mod:`triage.weak_labels` and add ``roc_auc``, ``average_precision``, ``f1``,
+        ``precision``, ``recall`` and ``threshold`` (see :func:`triage.needs_human.needs_human_metrics`).
     """
     if dataset is not None and split is None:
         raise InputError("--split is required with --dataset (e.g. --split val or --split test)")
     model = load_classifier(model_dir)
-    examples = load_examples(
-        dataset=dataset,
-        splits=[split] if split else None,
-        file=file,
-        text_column=text_column,
-        label_column=label_column,
-        data_dir=data_dir,
-    )
+    if isinstance(labels, str):
+        if labels == "model":
+            abstain = getattr(model, "abstain_", None)
+            labels = [str(c) for c in model.classes_] + ([abstain.oos_label] if abstain is not None else [])
+        else:
+            labels = [part.strip() for part in labels.split(",") if part.strip()]
+    if model.task == "needs_human" and dataset is not None:
+        # weak labels: the same labelling functions as training, applied to the files under data_dir
+        from triage.needs_human import needs_human_examples
+
+        examples = needs_human_examples(dataset, split, data_dir=data_dir)
+    else:
+        examples = load_examples(
+            dataset=dataset,
+            splits=parse_splits(split) if split else None,
+            file=file,
+            text_column=text_column,
+            label_column=label_column,
+            data_dir=data_dir,
+            labels=labels,
+        )
     if len(examples) == 0:
         raise InputError(f"{examples.source}: no labelled rows to evaluate on")
     start = time.perf_counter()
-    proba = model.predict_proba(examples.texts)
+    brands = examples.frame["brand"].tolist() if "brand" in examples.frame.columns else None
+    metrics = model_metrics(model, examples.texts, examples.labels, brands=brands)
     seconds = time.perf_counter() - start
-    predicted = model.classes_[proba.argmax(axis=1)]
-    metrics = classification_metrics(examples.labels, predicted, proba, model.classes_)
-    unknown = sorted(set(examples.labels) - set(model.classes_))
+    oos = {metrics.get("oos_label"), OOS_LABEL} if "oos_recall" in metrics else set()
+    unknown = sorted(set(examples.labels) - set(model.classes_) - oos)
     metrics.update(
         {
             "model": str(model_dir),
@@ -72,6 +162,7 @@ def evaluate_classifier(
             "dataset": dataset or str(file),
             "split": split or "file",
             "unknown_labels": unknown,
+            **({"labels_kept": list(labels)} if labels is not None else {}),
             "seconds": round(seconds, 3),
             "texts_per_second": round(len(examples) / seconds, 1) if seconds > 0 else None,
         }

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from triage.encoders import MiniLMEncoder
+from triage.encoders import MiniLMEncoder, _check_texts
 from triage.errors import InputError
 
 __all__ = ["FinetuneParams", "finetune_minilm", "head_probabilities", "FinetunedEncoder"]
@@ -113,7 +113,8 @@ def finetune_minilm(
     model = SentenceTransformer(source, device=device)
     model.float()  # train in float32 even when the weights were stored in float16
     model.max_seq_length = params.max_length
-    head = torch.nn.Linear(model.get_sentence_embedding_dimension(), len(classes), bias=True).to(device)
+    dimension = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+    head = torch.nn.Linear(dimension, len(classes), bias=True).to(device)
     model.train()
     parameters = [
         {"params": [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))],
@@ -246,6 +247,7 @@ class FinetunedEncoder(MiniLMEncoder):
     def fit(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> Self:
         """Fine-tune the packaged MiniLM on ``texts``/``labels``; the tuned weights go to a temporary
         folder until the model is saved (saving copies them into the model folder)."""
+        texts = _check_texts(texts)
         if self.model is not None:
             # weights tuned elsewhere (say, on a GPU machine) are reused as they are
             logger.info("finetuned encoder: reusing the tuned weights in %s", self.model)

@@ -1,7 +1,7 @@
 """Labelled examples for training and evaluation, from registry datasets or the user's own files.
 
 Also the deterministic internal split used for datasets that ship no split of their own: a row's part
-depends only on a hash of its key (``tweet_id`` where present, else the text), so training and
+depends only on a hash of its key (``thread_id`` where present, else ``tweet_id``, else the text), so training and
 ``triage evaluate --split test`` always agree and no file is ever moved.
 """
 
@@ -73,7 +73,15 @@ def internal_split(keys: Sequence[str]) -> np.ndarray:
 
 
 def split_keys(frame: pd.DataFrame) -> list[str]:
-    """The key each row is split by: ``tweet_id`` when every row has one, else the text's match key."""
+    """The key each row is split by: ``thread_id`` when every row has one (a conversation never lands in two
+    parts), else ``tweet_id`` when every row has one, else the text's match key.
+
+    Example:
+        >>> split_keys(pd.DataFrame({"text": ["a", "b"], "tweet_id": ["1", "2"], "thread_id": ["1", "1"]}))
+        ['1', '1']
+    """
+    if "thread_id" in frame.columns and frame["thread_id"].notna().all():
+        return frame["thread_id"].astype(str).tolist()
     if "tweet_id" in frame.columns and frame["tweet_id"].notna().all():
         return frame["tweet_id"].astype(str).tolist()
     return [match_key(t) for t in frame["text"]]
@@ -94,9 +102,15 @@ def _finish(
                 f"{source}: no column {column!r} for the {what}; columns are {list(frame.columns)} "
                 f"(set {what}_column to one of them)"
             )
-    frame = frame.rename(columns={text_column: "text", label_column: "label"}) if (
-        text_column != "text" or label_column != "label"
-    ) else frame.copy()
+    renames = {text_column: "text", label_column: "label"}
+    # a registry column that another column replaces (airline `label` when the label is `negativereason`)
+    # is kept as `original_<name>`, so the frame never holds two columns of one name
+    renames.update({name: f"original_{name}" for name in ("text", "label") if name in frame.columns and name not in renames})
+    frame = frame.rename(columns=renames) if any(k != v for k, v in renames.items()) else frame.copy()
+    if labels is not None and not label_map:
+        # rows outside the kept labels go first, so a column that is empty on other rows (airline tweets'
+        # `negativereason` is set only on negative ones) can be the label of the rows that are kept
+        frame = frame[frame["label"].isin(list(labels))]
     missing = frame["label"].isna()
     if missing.any():
         rows = np.flatnonzero(missing.to_numpy())[:5].tolist()

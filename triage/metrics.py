@@ -15,7 +15,17 @@ from sklearn.metrics import (
     recall_score,
 )
 
-__all__ = ["expected_calibration_error", "classification_metrics", "plot_confusion_matrix"]
+__all__ = [
+    "ABSTAIN_LABEL",
+    "expected_calibration_error",
+    "classification_metrics",
+    "top_k_accuracy",
+    "out_of_scope_metrics",
+    "plot_confusion_matrix",
+]
+
+ABSTAIN_LABEL = "unknown"
+"""The label a model predicts when it abstains (the mention fits none of its known intents)."""
 
 
 def expected_calibration_error(proba: np.ndarray, correct: np.ndarray, *, n_bins: int = 15) -> float:
@@ -57,16 +67,26 @@ def classification_metrics(
     Returns a dict with ``n``, ``accuracy``, ``macro_f1``, ``macro_recall`` (TweetEval's official
     sentiment metric), ``ece``, ``labels`` and ``per_class`` (precision, recall, f1, support per label),
     and ``confusion_matrix`` (rows: true label, columns: predicted, in ``labels`` order).
-    Labels in ``y_true`` that the model does not know are kept (their recall is 0).
+    Labels in ``y_true`` that the model does not know are kept (their recall is 0), and so are predicted
+    labels outside ``classes`` (the abstention label ``unknown``).
+
+    ``ece`` is the calibration of ``proba``'s top class: a row counts as correct when the arg-max of
+    ``proba`` is its true label. For a model that never abstains this is ``y_pred``; for one that does,
+    the out-of-scope rows count against the known-intent distribution, which should then be unsure.
     """
     y_true = [str(y) for y in y_true]
     y_pred = [str(y) for y in y_pred]
-    labels = list(classes) + sorted(set(y_true) - set(classes))
+    classes = [str(c) for c in classes]
+    labels = classes + sorted((set(y_true) | set(y_pred)) - set(classes))
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
     present = [label for label in labels if label in set(y_true)]
-    correct = np.asarray(y_true) == np.asarray(y_pred)
+    proba = np.asarray(proba, dtype=np.float64)
+    if len(y_true) and proba.ndim == 2 and proba.shape[1] == len(classes):
+        correct = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] == np.asarray(y_true, dtype=object)
+    else:
+        correct = np.asarray(y_true) == np.asarray(y_pred)
     return {
         "n": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)) if y_true else 0.0,
@@ -84,6 +104,67 @@ def classification_metrics(
             for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def top_k_accuracy(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], *, k: int = 3) -> float | None:
+    """Share of rows whose true label is among the ``k`` most probable classes.
+
+    Only rows whose true label is one of ``classes`` count (an out-of-scope row has no rank); ``None``
+    when there is no such row.
+
+    Example:
+        >>> p = np.array([[0.5, 0.3, 0.2, 0.0], [0.1, 0.2, 0.3, 0.4]])
+        >>> top_k_accuracy(["c", "a"], p, ["a", "b", "c", "d"], k=3)
+        0.5
+    """
+    classes = [str(c) for c in classes]
+    index = {label: i for i, label in enumerate(classes)}
+    proba = np.asarray(proba, dtype=np.float64)
+    rows = [i for i, y in enumerate(y_true) if str(y) in index]
+    if not rows:
+        return None
+    k = max(1, min(int(k), len(classes)))
+    truth = np.array([index[str(y_true[i])] for i in rows])
+    scores = proba[rows]
+    # rank = number of classes strictly more probable than the true one (ties favour the true class)
+    rank = (scores > scores[np.arange(len(rows)), truth][:, None]).sum(axis=1)
+    return float((rank < k).mean())
+
+
+def out_of_scope_metrics(
+    y_true: Sequence[str],
+    y_pred: Sequence[str],
+    *,
+    oos_labels: Sequence[str] = ("oos",),
+    abstain_label: str = ABSTAIN_LABEL,
+) -> dict:
+    """In-scope accuracy and out-of-scope recall, as in the CLINC150 paper (Larson et al., 2019).
+
+    A true label in ``oos_labels`` (or equal to ``abstain_label``) is out of scope; a prediction is an
+    abstention when it is ``abstain_label`` or in ``oos_labels``.
+
+    Returns:
+        ``in_scope_accuracy`` (in-scope rows predicted with their exact label; an abstention is wrong),
+        ``oos_recall`` (out-of-scope rows the model abstained on), ``oos_precision`` (abstentions that were
+        out of scope), ``n_in_scope``, ``n_oos``. A share is ``None`` when its denominator is 0.
+
+    Example:
+        >>> m = out_of_scope_metrics(["a", "b", "oos", "oos"], ["a", "unknown", "unknown", "b"])
+        >>> m["in_scope_accuracy"], m["oos_recall"], m["oos_precision"]
+        (0.5, 0.5, 0.5)
+    """
+    out_labels = {str(label) for label in oos_labels} | {abstain_label}
+    truth = np.array([str(y) in out_labels for y in y_true], dtype=bool)
+    abstained = np.array([str(y) in out_labels for y in y_pred], dtype=bool)
+    exact = np.array([str(t) == str(p) for t, p in zip(y_true, y_pred, strict=True)], dtype=bool)
+    n_in, n_oos, n_abstained = int((~truth).sum()), int(truth.sum()), int(abstained.sum())
+    return {
+        "in_scope_accuracy": float((exact & ~truth).sum() / n_in) if n_in else None,
+        "oos_recall": float((abstained & truth).sum() / n_oos) if n_oos else None,
+        "oos_precision": float((abstained & truth).sum() / n_abstained) if n_abstained else None,
+        "n_in_scope": n_in,
+        "n_oos": n_oos,
     }
 
 

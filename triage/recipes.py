@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from triage.errors import RecipeError
 from triage.paths import MODELS_DIR
 
-__all__ = ["DataSource", "DataSection", "HeadParams", "Recipe", "load_recipe"]
+__all__ = ["DataSource", "DataSection", "HeadParams", "AbstainSection", "NeedsHumanSection", "Recipe", "load_recipe"]
 
 
 class _Strict(BaseModel):
@@ -42,11 +42,23 @@ class DataSource(_Strict):
     data_dir: str | None = Field(default=None, description="Dataset root; default --data-dir/TRIAGE_DATA_DIR/../shared/data.")
     label_map: dict[str, str] = Field(default_factory=dict, description="Rename labels, e.g. {'0': negative}.")
     labels: list[str] | None = Field(default=None, description="Keep only rows with these labels (after label_map).")
+    labeller: Literal["needs_human"] | None = Field(
+        default=None,
+        description="Derive the labels with labelling functions instead of reading label_column: needs_human "
+        "(triage/weak_labels.py) labels twcs or ibm_twitter_customer_care mentions human / self_service.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> DataSource:
         if (self.dataset is None) == (self.file is None):
             raise ValueError("give exactly one of 'dataset' (a registry name) or 'file' (a path)")
+        if self.labeller is not None:
+            allowed = ("twcs", "ibm_twitter_customer_care")
+            if self.dataset not in allowed:
+                raise ValueError(f"labeller {self.labeller!r} works on dataset {' or '.join(allowed)}, "
+                                 f"found {self.dataset or self.file!r}")
+            if self.label_map or self.labels is not None:
+                raise ValueError("label_map and labels do not apply to weak labels (labeller); remove them")
         return self
 
 
@@ -63,6 +75,11 @@ class DataSection(_Strict):
         "the same split `triage evaluate --split validation|test` derives for datasets that ship only `all`.",
     )
     dedupe: bool = Field(default=True, description="Drop repeated texts (same match key), keeping the first.")
+    extra_train: list[DataSource] = Field(
+        default_factory=list,
+        description="More training data added after the internal split (never validated or tested on), "
+        "e.g. another dataset's weak labels.",
+    )
 
 
 class HeadParams(_Strict):
@@ -73,6 +90,41 @@ class HeadParams(_Strict):
     max_iter: int = Field(default=2000, ge=10)
 
 
+class AbstainSection(_Strict):
+    """Out-of-scope abstention: the model predicts ``unknown`` when a text fits none of its labels.
+
+    Rows labelled ``oos_label`` in the training or validation data are out-of-scope examples, not a class
+    (unless ``oos_class``). See :class:`triage.classifier.AbstainParams`.
+    """
+
+    oos_label: str = Field(default="oos", min_length=1, description="Label of the out-of-scope rows in the data.")
+    method: Literal["max_prob", "energy"] = Field(default="max_prob", description="The in-scope score.")
+    threshold: float | None = Field(default=None, description="Abstain below this score; null: chosen at training.")
+    max_in_scope_loss: float = Field(
+        default=0.01, ge=0, lt=1, description="In-scope accuracy the chosen threshold may cost on validation data."
+    )
+    oos_class: bool = Field(default=False, description="Also train the out-of-scope rows as a head class.")
+
+    @model_validator(mode="after")
+    def _not_the_abstain_label(self) -> AbstainSection:
+        if self.oos_label == "unknown":
+            raise ValueError("oos_label cannot be 'unknown': that is the label the model predicts when it abstains")
+        return self
+
+
+class NeedsHumanSection(_Strict):
+    """How a needs-human model turns its text head into the ``needs_human`` probability.
+
+    With ``brand_prior`` the model also learns each brand's habit from the training labels (how often that
+    brand moves a mention to a person, shrunk toward the overall rate by ``brand_prior_strength`` pseudo-
+    mentions) and adds it to the text head's log-odds; the sum is recalibrated on the validation data (see
+    :mod:`triage.needs_human`). The text head itself sees the customer's text only.
+    """
+
+    brand_prior: bool = Field(default=True, description="Add the addressed brand's learned habit to the text score.")
+    brand_prior_strength: float = Field(default=5.0, ge=0, description="Pseudo-mentions at the overall rate per brand.")
+
+
 class Recipe(_Strict):
     """One model: data, encoder tier, head, calibration, seed, output folder."""
 
@@ -80,6 +132,10 @@ class Recipe(_Strict):
     task: str = Field(description="What the labels mean: sentiment, intent, needs_human, ...")
     encoder: dict[str, Any] = Field(description="Encoder spec: {kind: tfidf|static|minilm, ...params}.")
     head: HeadParams = Field(default_factory=HeadParams)
+    abstain: AbstainSection | None = Field(default=None, description="Out-of-scope abstention (intent models).")
+    needs_human: NeedsHumanSection | None = Field(
+        default=None, description="Brand prior and recalibration of a needs_human model (task needs_human only)."
+    )
     calibration: Literal["temperature", "none"] = "temperature"
     normalize: bool = True
     seed: int = 0
@@ -95,8 +151,14 @@ class Recipe(_Strict):
         return values
 
     @model_validator(mode="after")
+    def _needs_human_section(self) -> Recipe:
+        if self.needs_human is not None and self.task != "needs_human":
+            raise ValueError(f"the needs_human section applies to task needs_human only, found task {self.task!r}")
+        return self
+
+    @model_validator(mode="after")
     def _known_encoder(self) -> Recipe:
-        kinds = ("tfidf", "static", "minilm")
+        from triage.encoders import ENCODER_KINDS as kinds
         if self.encoder.get("kind") not in kinds:
             raise ValueError(f"encoder.kind must be one of {list(kinds)}, found {self.encoder.get('kind')!r}")
         return self

@@ -43,6 +43,7 @@ __all__ = [
     "dataset_info",
     "available_splits",
     "load_dataset",
+    "load_files",
 ]
 
 logger = logging.getLogger(__name__)
@@ -344,6 +345,45 @@ def load_dataset(
         loaded[split] = datasets.Dataset.from_dict(columns, features=features)
         logger.debug("loaded %s/%s: %d rows from %s", name, split, len(rows), folder)
     return datasets.DatasetDict(loaded)
+
+
+def load_files(
+    name: str,
+    files: Sequence[str],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    folder: str | os.PathLike[str] | None = None,
+) -> datasets.Dataset:
+    """Load some files of dataset ``name`` (for example the twcs excerpts a folder happens to hold) as one
+    ``datasets.Dataset`` with the dataset's columns, parsed together (twcs brands resolve across files).
+
+    Args:
+        name: a registry name.
+        files: file names relative to the dataset folder, in the order to read them.
+        data_dir: the dataset root; the files are read from ``<data_dir>/<dataset folder>``.
+        folder: read the files from this folder instead (the dataset folder itself).
+
+    Raises:
+        DatasetError: unknown dataset, no files given, or a file that is missing or cannot be parsed.
+
+    Example:
+        >>> load_files("twcs", ["kaggle_sample/sample.csv"]).num_rows
+        83
+    """
+    import datasets
+
+    spec = dataset_info(name)
+    base = Path(folder).expanduser().resolve() if folder is not None else resolve_data_dir(data_dir) / spec.folder
+    files = [files] if isinstance(files, str) else list(files)
+    if not files:
+        raise DatasetError(f"dataset {name!r}: no files to load; expected some of {spec.all_files()}")
+    missing = [f for f in files if not (base / f).is_file()]
+    if missing:
+        raise DatasetError(f"dataset {name!r}: missing file(s) {', '.join(missing)} in {base}")
+    schema = _SCHEMAS[spec.parser]
+    features = datasets.Features({column: datasets.Value(dtype) for column, dtype in schema.items()})
+    rows = _PARSERS[spec.parser](_Context(spec=spec, folder=base), SplitSpec(files=tuple(files)))
+    return datasets.Dataset.from_dict({c: [row[c] for row in rows] for c in schema}, features=features)
 
 
 # ------------------------------------------------------------------------------------------------------------

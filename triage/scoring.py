@@ -76,10 +76,12 @@ def score_frame(
     ok = np.array([e is None for e in errors], dtype=bool)
     labels = [str(c) for c in model.classes_]
     proba = np.full((len(frame), len(labels)), np.nan)
+    predicted = np.full(len(frame), None, dtype=object)
     if ok.any():
-        texts = frame[text_column][ok].tolist()
-        proba[ok] = model.predict_proba(texts)
-    predicted = np.where(ok, np.asarray(labels, dtype=object)[np.nan_to_num(proba, nan=-1).argmax(axis=1)], None)
+        # one encoding pass; `predict` says `unknown` where a model trained with `abstain` abstains
+        features = model.transform(frame[text_column][ok].tolist())
+        proba[ok] = model.predict_proba_features(features)
+        predicted[ok] = model.predict_features(features)
     out = pd.DataFrame({"id": ids, task: predicted})
     for j, label in enumerate(labels):
         out[f"{task}_{label}"] = proba[:, j]

@@ -13,12 +13,12 @@ import numpy as np
 from triage.artifacts import fingerprint
 from triage.classifier import TextClassifier
 from triage.errors import InputError
+from triage.evaluation import model_metrics
 from triage.labelled import Examples, internal_split, load_examples, split_keys
-from triage.metrics import classification_metrics
 from triage.recipes import DataSource, Recipe, load_recipe
 from triage.text import match_key
 
-__all__ = ["TrainingRun", "TrainingData", "prepare_data", "train_recipe", "examples_from_source"]
+__all__ = ["TrainingRun", "TrainingData", "prepare_data", "train_recipe", "examples_from_source", "concat_examples"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,15 @@ class TrainingRun:
 
 
 def examples_from_source(source: DataSource, *, data_dir: str | os.PathLike[str] | None = None) -> Examples:
-    """Load the labelled texts a recipe's :class:`~triage.recipes.DataSource` names."""
+    """Load the labelled texts a recipe's :class:`~triage.recipes.DataSource` names (weak labels when the
+    source has a ``labeller``)."""
+    if source.labeller == "needs_human":
+        from triage.needs_human import needs_human_examples
+
+        default = ["all"] if source.dataset == "twcs" else ["dev"]
+        parts = [needs_human_examples(source.dataset, split, data_dir=source.data_dir or data_dir)
+                 for split in (source.splits or default)]
+        return concat_examples(parts)
     return load_examples(
         dataset=source.dataset,
         splits=source.splits,
@@ -46,6 +54,25 @@ def examples_from_source(source: DataSource, *, data_dir: str | os.PathLike[str]
         label_map=source.label_map or None,
         labels=source.labels,
     )
+
+
+def concat_examples(parts: list[Examples]) -> Examples:
+    """One :class:`~triage.labelled.Examples` from several, rows in order; the sources joined by ``+``."""
+    import pandas as pd
+
+    parts = [part for part in parts if part is not None]
+    frame = pd.concat([part.frame for part in parts], ignore_index=True)
+    return Examples(frame["text"].tolist(), frame["label"].tolist(), frame, " + ".join(p.source for p in parts))
+
+
+def _fit_needs_human(recipe: Recipe, model: TextClassifier, train: Examples, validation: Examples | None) -> dict:
+    """Brand prior, recalibration and decision threshold of a needs-human model (see triage.needs_human)."""
+    from triage.needs_human import fit_needs_human
+    from triage.recipes import NeedsHumanSection
+
+    params = recipe.needs_human or NeedsHumanSection()
+    return fit_needs_human(model, train, validation, brand_prior=params.brand_prior,
+                           strength=params.brand_prior_strength)
 
 
 def _licence(source: DataSource) -> str:
@@ -99,6 +126,10 @@ def prepare_data(recipe: Recipe, *, data_dir: str | os.PathLike[str] | None = No
         validation = validation if validation is not None else train.subset(parts == "validation")
         test = test if test is not None else train.subset(parts == "test")
         train = train.subset(parts == "train")
+    if data.extra_train:
+        extra = [examples_from_source(source, data_dir=data_dir) for source in data.extra_train]
+        n_loaded += sum(len(part) for part in extra)
+        train = concat_examples([train, *extra])
 
     banned: set[str] = set()
     for source in data.exclude:
@@ -156,6 +187,7 @@ def train_recipe(
         normalize=recipe.normalize,
         task=recipe.task,
         random_state=recipe.seed,
+        abstain=recipe.abstain.model_dump() if recipe.abstain else None,
     )
     start = time.perf_counter()
     model.fit(
@@ -166,13 +198,15 @@ def train_recipe(
         show_progress=show_progress,
     )
     seconds = time.perf_counter() - start
+    threshold_info: dict = {}
+    if recipe.task == "needs_human":
+        threshold_info = _fit_needs_human(recipe, model, train, validation)
 
     metrics: dict = {}
     for name, part in (("validation", validation), ("test", test)):
         if part is not None and len(part):
-            proba = model.predict_proba(part.texts)
-            predicted = model.classes_[proba.argmax(axis=1)]
-            figures = classification_metrics(part.labels, predicted, proba, model.classes_)
+            brands = part.frame["brand"].tolist() if "brand" in part.frame.columns else None
+            figures = model_metrics(model, part.texts, part.labels, brands=brands)
             figures["source"] = part.source
             metrics[name] = figures
     metrics["training_seconds"] = round(seconds, 2)
@@ -191,7 +225,12 @@ def train_recipe(
         "fingerprint": fingerprint(train.texts, train.labels),
         "seed": recipe.seed,
         "training_seconds": round(seconds, 2),
+        **threshold_info,
     }
+    if data.extra_train:
+        training_info["extra_train"] = [f"{s.dataset or s.file}[{'+'.join(s.splits or ['default'])}]"
+                                        + (f" ({s.labeller} weak labels)" if s.labeller else "")
+                                        for s in data.extra_train]
     out = Path(output) if output else recipe.output_dir()
     model.save(out, metrics=metrics, training=training_info)
     return TrainingRun(model=model, output=out, metrics=metrics, seconds=seconds, n_train=len(train))

@@ -1,0 +1,147 @@
+"""One quality table for every default model: task, dataset, split, tier, metric, value, ECE, training
+seconds and prediction speed. Trains a model only when its folder is missing (or with --retrain), then
+evaluates it through the same code as `triage evaluate`. Writes benchmarks/RESULTS.md (regenerated, never
+hand-edited).
+
+    .venv/bin/python benchmarks/quality.py [--only sentiment intent needs_human] [--retrain] [--skip-minilm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from triage.artifacts import load_classifier
+from triage.evaluation import evaluate_classifier
+from triage.paths import MODELS_DIR, REPO_ROOT
+from triage.training import train_recipe
+
+OUT = Path(__file__).resolve().parent / "RESULTS.md"
+
+# (task, recipe/model name, dataset, split, headline metric); tiers come from the recipe's encoder.
+ROWS: list[tuple[str, str, str, str, str]] = [
+    ("sentiment", "sentiment-tfidf", "tweeteval_sentiment", "val", "macro_recall"),
+    ("sentiment", "sentiment-static", "tweeteval_sentiment", "val", "macro_recall"),
+    ("sentiment", "sentiment-minilm", "tweeteval_sentiment", "val", "macro_recall"),
+    ("sentiment", "sentiment-finetuned", "tweeteval_sentiment", "val", "macro_recall"),
+    ("sentiment", "airline-sentiment-tfidf", "twitter_airline_sentiment", "test", "macro_recall"),
+    ("sentiment", "airline-sentiment-minilm", "twitter_airline_sentiment", "test", "macro_recall"),
+    ("intent", "intent-banking77-tfidf", "banking77", "train:cv5", "accuracy"),
+    ("intent", "intent-bitext-tfidf", "bitext_customer_support", "test", "accuracy"),
+    ("intent", "intent-bitext-minilm", "bitext_customer_support", "test", "accuracy"),
+    ("intent", "intent-clinc150-minilm", "clinc150", "val+oos_val", "in_scope_accuracy"),
+    ("complaint_reason", "complaint-reason-airline-tfidf", "twitter_airline_sentiment", "test", "macro_f1"),
+    ("needs_human", "needs-human-tfidf", "twcs", "test", "roc_auc"),
+]
+SLOW_TIERS = ("minilm", "finetuned", "hybrid")
+
+
+def tier_of(model_dir: Path) -> str:
+    config = json.loads((model_dir / "config.json").read_text())
+    return str(config["encoder"].get("kind"))
+
+
+def ensure(name: str, retrain: bool) -> tuple[Path, float | None]:
+    path = MODELS_DIR / name
+    if retrain or not (path / "config.json").is_file():
+        recipe = REPO_ROOT / "training" / f"{name}.yaml"
+        run = train_recipe(recipe)
+        return run.output, run.seconds
+    metrics = json.loads((path / "metrics.json").read_text())
+    config = json.loads((path / "config.json").read_text())
+    seconds = metrics.get("training_seconds", config.get("training", {}).get("training_seconds"))
+    return path, seconds
+
+
+def speed(model_dir: Path, texts: list[str]) -> float:
+    model = load_classifier(model_dir)
+    model.predict_proba(texts[:32])
+    start = time.perf_counter()
+    model.predict_proba(texts)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", help="tasks to include")
+    parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--skip-slow", action="store_true", help="leave out minilm/finetuned/hybrid models")
+    parser.add_argument("--n-speed", type=int, default=2000)
+    args = parser.parse_args()
+
+    from triage.registry import load_dataset
+
+    twcs = load_dataset("twcs", splits=["all"])["all"]
+    mentions = [t for t, inbound in zip(twcs["text"], twcs["inbound"], strict=True) if inbound][: args.n_speed]
+
+    rows = []
+    for task, name, dataset, split, metric in ROWS:
+        if args.only and task not in args.only:
+            continue
+        recipe = REPO_ROOT / "training" / f"{name}.yaml"
+        if not recipe.is_file():
+            continue
+        path = MODELS_DIR / name
+        if args.skip_slow and any(t in name for t in SLOW_TIERS):
+            continue
+        if name == "sentiment-finetuned" and not (path / "config.json").is_file():
+            continue  # needs a GPU to train in reasonable time: benchmarks/finetune.py
+        path, seconds = ensure(name, args.retrain)
+        if split.endswith(":cv5"):
+            from benchmarks_intent_cv import cross_validated  # type: ignore[import-not-found]
+
+            figures = cross_validated(name)
+        else:
+            figures = evaluate_classifier(path, dataset=dataset, split=split,
+                                          plot=REPO_ROOT / "out" / "quality" / f"{name}_{split}.png")
+        rows.append({
+            "task": task, "dataset": dataset, "split": split, "tier": tier_of(path), "model": name,
+            "metric": metric, "value": figures.get(metric), "ece": figures.get("ece"),
+            "train_s": seconds, "mentions_per_s": speed(path, mentions),
+        })
+
+    columns = ["task", "dataset", "split", "tier", "metric", "value", "ece", "train_s", "mentions_per_s"]
+
+    def fmt(row: dict, column: str) -> str:
+        value = row[column]
+        if value is None:
+            return "-"
+        if column in ("train_s", "mentions_per_s"):
+            return f"{value:,.1f}"
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    table = Table(title=f"quality of the default models (speed on {len(mentions):,} real customer mentions)")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("value", "ece", "train_s", "mentions_per_s") else "left")
+    for row in rows:
+        table.add_row(*(escape(fmt(row, c)) for c in columns))
+    Console(width=200).print(table)
+    lines = [
+        "# Quality of the default models",
+        "",
+        f"Generated by `benchmarks/quality.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU cores, "
+        f"Python {platform.python_version()}. Regenerate, never edit by hand.",
+        "",
+        "Splits: `val` is the dataset's own validation part; `test` of a dataset that ships one file is the internal "
+        "20% split by tweet_id (twcs: by thread); `train:cv5` is 5-fold cross-validation on train. Speed: "
+        "`predict_proba` on real customer tweets from twcs, normalisation and encoding included.",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join("---" for _ in columns) + " |",
+    ]
+    lines += ["| " + " | ".join(fmt(row, c) for c in columns) + " |" for row in rows]
+    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"written {OUT}")
+
+
+if __name__ == "__main__":
+    main()
