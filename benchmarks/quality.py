@@ -37,7 +37,6 @@ ROWS: list[tuple[str, str, str, str, str]] = [
     ("sentiment", "airline-sentiment-minilm", "twitter_airline_sentiment", "test", "macro_recall"),
     ("intent", "intent-bitext-tfidf", "bitext_customer_support", "test", "accuracy"),
     ("intent", "intent-clinc150-tfidf", "clinc150", "val+oos_val", "in_scope_accuracy"),
-    ("complaint_reason", "complaint-reason-airline-tfidf", "twitter_airline_sentiment", "test", "macro_f1"),
     ("needs_human", "needs-human-tfidf", "twcs", "test", "roc_auc"),
     ("needs_human", "needs-human-minilm", "twcs", "test", "roc_auc"),
 ]
