@@ -3,7 +3,8 @@
 Layout of a classifier folder::
 
     config.json   task, labels, encoder spec, head params, temperature, library versions,
-                  training-data fingerprint, sha256 of every other file
+                  training-data fingerprint, sha256 of every other file; optional ``abstain`` (method,
+                  out-of-scope label, threshold and how it was chosen) for a model that can answer ``unknown``
     head.skops    the linear head (skops, loaded with an explicit allow-list of types)
     encoder/      the fitted encoder (its own encoder.json + safetensors/JSON weights)
     metrics.json  validation/test figures written at training time

@@ -82,11 +82,10 @@ def score_frame(
         features = model.transform(frame[text_column][ok].tolist())
         proba[ok] = model.predict_proba_features(features)
         predicted[ok] = model.predict_features(features)
-    out = pd.DataFrame({"id": ids, task: predicted})
-    for j, label in enumerate(labels):
-        out[f"{task}_{label}"] = proba[:, j]
-    out["error"] = errors
-    return out
+    # one frame from all columns at once: an intent model has 150 probability columns
+    columns = {"id": ids, task: predicted, **{f"{task}_{label}": proba[:, j] for j, label in enumerate(labels)}}
+    columns["error"] = errors
+    return pd.DataFrame(columns)
 
 
 def _keep_examples(summary: ScoreSummary, model: TextClassifier, texts: pd.Series, result: pd.DataFrame) -> None:
