@@ -65,3 +65,31 @@ def test_same_seed_same_model(tuned: TextClassifier, tiny: pd.DataFrame) -> None
 def test_fit_needs_labels() -> None:
     with pytest.raises(InputError, match="learns from labels"):
         FinetunedEncoder().fit(["a", "b"])
+
+
+def test_frozen_embeddings_stay_pretrained_while_the_layers_move(tiny: pd.DataFrame, tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from triage.encoders import _resolve_model
+    from triage.finetune import FinetuneParams, finetune_minilm
+
+    params = FinetuneParams(batch_size=8, learning_rate=1e-3, freeze_embeddings=True, seed=3)
+    folder = finetune_minilm(tiny["text"].tolist(), tiny["label"].tolist(), tmp_path / "frozen", params=params,
+                             device="cpu", max_steps=2)
+    base = load_file(str(Path(_resolve_model(None)[0]) / "model.safetensors"))
+    tuned = load_file(str(folder / "model.safetensors"))
+    key = next(k for k in tuned if k.endswith("word_embeddings.weight"))
+    np.testing.assert_array_equal(tuned[key], base[key].astype(tuned[key].dtype))
+    layer = next(k for k in tuned if k.endswith("layer.0.attention.self.query.weight"))
+    assert not np.allclose(tuned[layer], base[layer].astype(tuned[layer].dtype))
+
+
+def test_hybrid_with_a_finetuned_part_tunes_it_on_the_labels(tiny: pd.DataFrame, tmp_path: Path) -> None:
+    spec = {"kind": "hybrid", "parts": [{"kind": "tfidf", "min_df": 1}, TINY]}
+    model = TextClassifier(spec, task="sentiment", C=10.0).fit(tiny["text"].tolist(), tiny["label"].tolist())
+    tuned_part = model.encoder_._encoders()[1]
+    assert isinstance(tuned_part, FinetunedEncoder) and tuned_part.model is not None  # tuned, weights in a folder
+    model.save(tmp_path / "hybrid")
+    loaded = TextClassifier.load(tmp_path / "hybrid")
+    texts = tiny["text"].tolist()
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)

@@ -222,3 +222,32 @@ def test_brand_prior_is_stored_and_used_at_evaluation(tmp_path: Path) -> None:
     assert evaluated["brand_prior_used"] and evaluated["n"] == saved["test"]["n"]
     # the same probabilities as at training time: evaluation fed the brands to the prior too
     assert evaluated["ece"] == pytest.approx(saved["test"]["ece"], abs=1e-9)
+
+
+def test_cross_fitted_recalibration_uses_out_of_fold_scores() -> None:
+    # Labels unrelated to the texts: a tfidf head fits its own training rows, so in-sample scores would look
+    # informative; scored out of fold they carry nothing, and the recalibration must flatten them.
+    from triage.labelled import Examples
+    from triage.needs_human import fit_needs_human
+
+    rng = np.random.default_rng(0)
+    words = ["card", "app", "order", "login", "refund", "screen", "account", "delivery", "update", "store"]
+    texts = [" ".join(rng.choice(words, size=4)) + f" case {i}" for i in range(80)]
+    labels = rng.choice(CLASSES, size=80).tolist()
+    frame = pd.DataFrame({"text": texts, "label": labels, "brand": None, "thread_id": [f"t{i}" for i in range(80)]})
+    train = Examples(texts, labels, frame, "random")
+    model = TextClassifier(SMALL_TFIDF, task="needs_human", C=100.0, calibration="none").fit(texts, labels)
+    in_sample = human_probability(model, texts)
+    assert np.mean((in_sample >= 0.5) == (np.asarray(labels) == "human")) > 0.95  # it memorised its rows
+
+    info = fit_needs_human(model, train, None, brand_prior=False, cross_fit_folds=4)
+    calibration = info["needs_human"]["calibration"]
+    assert "80 training mentions scored out of fold (4 thread-grouped folds)" in calibration["fitted_on"]
+    assert calibration["slope"] < 0.5  # out-of-fold scores are noise: close to a constant
+    p = needs_human_proba(model, texts)
+    assert np.ptp(p) < np.ptp(in_sample) / 2
+    assert "out of fold" in info["threshold_rule"]
+
+    # without cross-fitting and without validation data nothing is recalibrated
+    plain = fit_needs_human(model, train, None, brand_prior=False)
+    assert "calibration" not in plain["needs_human"] and plain["threshold"] == DEFAULT_THRESHOLD

@@ -336,6 +336,21 @@ def write_model_card(path: Path, config: dict, metrics: dict) -> Path:
     for key in ("dataset", "splits", "file", "excluded", "n_train", "validation", "licence", "fingerprint"):
         if key in training:
             lines.append(f"- {key}: {training[key]}")
+    if training.get("threshold") is not None:
+        lines += [
+            "",
+            "## Decision threshold",
+            f"`{training.get('positive_label', 'positive')}` when its probability is at least "
+            f"{float(training['threshold']):.4f} ({training.get('threshold_rule', 'set at training')}).",
+        ]
+        spec = training.get("needs_human") or {}
+        if spec.get("brand_prior"):
+            prior = spec["brand_prior"]
+            lines.append(f"The score adds each addressed brand's learned habit ({len(prior.get('shifts', {}))} brands, "
+                         f"shrunk by {prior.get('strength')} pseudo-mentions) to the text head's log-odds; "
+                         "an unknown brand counts as average.")
+        if spec.get("calibration"):
+            lines.append(f"Recalibrated on {spec['calibration'].get('fitted_on', 'held-apart data')}.")
     abstain = config.get("abstain")
     if abstain:
         report = abstain.get("report", {})
@@ -354,7 +369,8 @@ def write_model_card(path: Path, config: dict, metrics: dict) -> Path:
     if metrics:
         rows = {split: values for split, values in metrics.items() if isinstance(values, dict) and "accuracy" in values}
         columns = ["n", "accuracy", "macro_f1", "macro_recall", "ece"] + [
-            key for key in ("top3_accuracy", "in_scope_accuracy", "oos_recall")
+            key for key in ("top3_accuracy", "in_scope_accuracy", "oos_recall", "roc_auc", "average_precision",
+                            "f1", "precision", "recall", "threshold")
             if any(values.get(key) is not None for values in rows.values())
         ]
         lines += ["| split | " + " | ".join(columns) + " |", "| --- " * (len(columns) + 1) + "|"]

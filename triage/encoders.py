@@ -992,12 +992,21 @@ class HybridEncoder(Encoder):
             "weights": [float(w) for w in self._weights()],
         }
 
-    def fit(self, texts: Sequence[str]) -> Self:
-        """Fit every part that learns from data (tfidf); pretrained parts only check the input."""
+    @property
+    def supervised(self) -> bool:
+        """Whether a part learns from labels (a ``finetuned`` part): then :meth:`fit` needs them."""
+        return any(getattr(e, "supervised", False) for e in self._encoders())
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> Self:
+        """Fit every part that learns from data (tfidf from the texts, a ``finetuned`` part from the
+        texts and ``labels``); pretrained parts only check the input."""
         items = _check_texts(texts)
         self._weights()
         for encoder in self._encoders():
-            encoder.fit(items)
+            if getattr(encoder, "supervised", False):
+                encoder.fit(items, labels)
+            else:
+                encoder.fit(items)
         return self
 
     @property

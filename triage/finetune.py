@@ -46,6 +46,9 @@ class FinetuneParams:
     weight_decay: float = 0.01
     scale: float = 20.0
     """Logit scale of the cosine-softmax layer (embeddings are unit length)."""
+    freeze_embeddings: bool = False
+    """Keep the word-embedding table (half of MiniLM's 22.7M weights) as pretrained: on 2 CPU cores a step
+    is about 40% faster (no dense gradient and AdamW update of the 30,522 x 384 table)."""
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,13 +116,18 @@ def finetune_minilm(
     model = SentenceTransformer(source, device=device)
     model.float()  # train in float32 even when the weights were stored in float16
     model.max_seq_length = params.max_length
+    if params.freeze_embeddings:
+        for module in model.modules():
+            if hasattr(module, "word_embeddings"):
+                module.word_embeddings.weight.requires_grad_(False)
     dimension = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
     head = torch.nn.Linear(dimension, len(classes), bias=True).to(device)
     model.train()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     parameters = [
-        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in ("bias", "LayerNorm"))],
+        {"params": [p for n, p in trainable if not any(k in n for k in ("bias", "LayerNorm"))],
          "weight_decay": params.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in ("bias", "LayerNorm"))],
+        {"params": [p for n, p in trainable if any(k in n for k in ("bias", "LayerNorm"))],
          "weight_decay": 0.0},
         {"params": head.parameters(), "weight_decay": 0.0},
     ]
@@ -208,7 +216,7 @@ class FinetunedEncoder(MiniLMEncoder):
     """MiniLM whose weights are fine-tuned on the task's labels by :meth:`fit` (dense float32, 384 dims).
 
     Args:
-        epochs, learning_rate, batch_size, max_length, seed: fine-tuning hyper-parameters
+        epochs, learning_rate, batch_size, max_length, freeze_embeddings, seed: fine-tuning hyper-parameters
             (see :class:`FinetuneParams`).
         device: ``"cpu"``/``"cuda"``; ``None`` picks CUDA when available.
         model: the folder of tuned weights: set by ``fit``, or given to reuse weights tuned elsewhere
@@ -222,7 +230,8 @@ class FinetunedEncoder(MiniLMEncoder):
     kind: ClassVar[str] = "finetuned"
     supervised: ClassVar[bool] = True
     _params: ClassVar[tuple[str, ...]] = (
-        "model", "device", "batch_size", "epochs", "learning_rate", "max_length", "seed", "max_steps",
+        "model", "device", "batch_size", "epochs", "learning_rate", "max_length", "freeze_embeddings", "seed",
+        "max_steps",
     )
 
     def __init__(
@@ -234,6 +243,7 @@ class FinetunedEncoder(MiniLMEncoder):
         epochs: float = 1.0,
         learning_rate: float = 5e-5,
         max_length: int = 64,
+        freeze_embeddings: bool = False,
         seed: int = 0,
         max_steps: int | None = None,
     ) -> None:
@@ -241,6 +251,7 @@ class FinetunedEncoder(MiniLMEncoder):
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.max_length = max_length
+        self.freeze_embeddings = freeze_embeddings
         self.seed = seed
         self.max_steps = max_steps
 
@@ -255,7 +266,8 @@ class FinetunedEncoder(MiniLMEncoder):
         if labels is None:
             raise InputError("the finetuned encoder learns from labels: call fit(texts, labels)")
         params = FinetuneParams(epochs=self.epochs, learning_rate=self.learning_rate, batch_size=self.batch_size,
-                                max_length=self.max_length, seed=self.seed)
+                                max_length=self.max_length, freeze_embeddings=self.freeze_embeddings,
+                                seed=self.seed)
         folder = Path(tempfile.mkdtemp(prefix="triage-finetuned-")) / "model"
         finetune_minilm(texts, labels, folder, params=params, device=self.device, max_steps=self.max_steps)
         self.model = str(folder)

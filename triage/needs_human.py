@@ -334,6 +334,29 @@ def needs_human_proba(
     return expit(z)
 
 
+def _cross_fit_log_odds(
+    model: TextClassifier, train: Examples, *, brand_prior: bool, strength: float, folds: int
+) -> np.ndarray:
+    """Out-of-fold log-odds (text head plus brand prior, before recalibration) of every training mention:
+    a copy of ``model`` and a brand prior are fitted on the other folds. Folds keep threads whole."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    labels = np.asarray(train.labels, dtype=object)
+    groups = train.frame["thread_id"].to_numpy() if "thread_id" in train.frame.columns else np.arange(len(labels))
+    brands = _brands(train)
+    z = np.zeros(len(labels))
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=int(model.random_state))
+    for fit_rows, held in splitter.split(np.zeros(len(labels)), labels, groups):
+        fold = clone(model).fit([train.texts[i] for i in fit_rows], labels[fit_rows].tolist())
+        p = human_probability(fold, [train.texts[i] for i in held])
+        z[held] = logit(np.clip(p, _EPS, 1 - _EPS))
+        if brand_prior:
+            prior = BrandPrior.fit([brands[i] for i in fit_rows], labels[fit_rows].tolist(), strength=strength)
+            z[held] += prior.shift([brands[i] for i in held])
+    return z
+
+
 def fit_needs_human(
     model: TextClassifier,
     train: Examples,
@@ -341,10 +364,15 @@ def fit_needs_human(
     *,
     brand_prior: bool = True,
     strength: float = 5.0,
+    cross_fit_folds: int = 0,
 ) -> dict:
     """After the text head is fitted: learn the brand prior (training labels), the recalibration and the
-    decision threshold (validation data; max F1 of ``human``); set them on ``model`` (``needs_human_``,
+    decision threshold (max F1 of ``human``); set them on ``model`` (``needs_human_``,
     ``decision_threshold_``) and return what goes into config.json's ``training`` section.
+
+    The recalibration and threshold are fitted on the validation mentions, scored by the full model, plus,
+    with ``cross_fit_folds`` >= 2, every training mention scored by a model fitted on the other folds
+    (thread-grouped): a few hundred validation mentions alone leave the calibration noisy.
     """
     spec: dict[str, Any] = {"input": "text + brand" if brand_prior else "text"}
     if brand_prior:
@@ -353,17 +381,26 @@ def fit_needs_human(
         spec["brand_prior"] = BrandPrior.fit(train.frame["brand"].tolist(), train.labels, strength=strength).to_dict()
     model.needs_human_ = spec
     has_validation = validation is not None and len(validation) > 0
+    z_parts, truth_parts, described = [], [], []
     if has_validation:
-        truth = np.asarray([str(y) == POSITIVE for y in validation.labels])
-        brands = _brands(validation)
-        z = logit(np.clip(needs_human_proba(model, validation.texts, brands), _EPS, 1 - _EPS))
+        z_parts.append(logit(np.clip(needs_human_proba(model, validation.texts, _brands(validation)), _EPS, 1 - _EPS)))
+        truth_parts.append(np.asarray([str(y) == POSITIVE for y in validation.labels]))
+        described.append(f"{len(validation)} validation mentions")
+    if cross_fit_folds >= 2:
+        z_parts.append(_cross_fit_log_odds(model, train, brand_prior=brand_prior, strength=strength,
+                                           folds=cross_fit_folds))
+        truth_parts.append(np.asarray([str(y) == POSITIVE for y in train.labels]))
+        described.append(f"{len(train)} training mentions scored out of fold ({cross_fit_folds} thread-grouped folds)")
+    if z_parts:
+        z, truth = np.concatenate(z_parts), np.concatenate(truth_parts)
+        where = " + ".join(described)
         if 0 < truth.sum() < len(truth):
             slope, intercept = _recalibrate(z, truth)
-            spec["calibration"] = {"slope": round(slope, 6), "intercept": round(intercept, 6),
-                                   "fitted_on": f"{len(validation)} validation mentions"}
-        p = needs_human_proba(model, validation.texts, brands)
-        threshold = choose_threshold(validation.labels, p)
-        rule = f"max F1 of '{POSITIVE}' on the validation data ({len(validation)} mentions)"
+            spec["calibration"] = {"slope": round(slope, 6), "intercept": round(intercept, 6), "fitted_on": where}
+        calibration = spec.get("calibration") or {}
+        p = expit(calibration.get("slope", 1.0) * z + calibration.get("intercept", 0.0))
+        threshold = choose_threshold(np.where(truth, POSITIVE, NEGATIVE).tolist(), p)
+        rule = f"max F1 of '{POSITIVE}' on {where}"
     else:
         threshold, rule = DEFAULT_THRESHOLD, "default (no validation data)"
     model.decision_threshold_ = threshold

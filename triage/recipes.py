@@ -123,6 +123,11 @@ class NeedsHumanSection(_Strict):
 
     brand_prior: bool = Field(default=True, description="Add the addressed brand's learned habit to the text score.")
     brand_prior_strength: float = Field(default=5.0, ge=0, description="Pseudo-mentions at the overall rate per brand.")
+    cross_fit_folds: int = Field(
+        default=0, ge=0, le=20,
+        description="Also recalibrate (and choose the threshold) on the training mentions scored out of fold, "
+        "with this many thread-grouped folds (0: validation mentions only).",
+    )
 
 
 class Recipe(_Strict):

@@ -72,7 +72,7 @@ def _fit_needs_human(recipe: Recipe, model: TextClassifier, train: Examples, val
 
     params = recipe.needs_human or NeedsHumanSection()
     return fit_needs_human(model, train, validation, brand_prior=params.brand_prior,
-                           strength=params.brand_prior_strength)
+                           strength=params.brand_prior_strength, cross_fit_folds=params.cross_fit_folds)
 
 
 def _licence(source: DataSource) -> str:
