@@ -117,3 +117,33 @@ def test_calibration_lowers_ece_on_held_apart_data(tiny: pd.DataFrame) -> None:
         return expected_calibration_error(proba, model.classes_[proba.argmax(1)] == truth)
 
     assert ece(calibrated) <= ece(raw) + 1e-9
+
+
+def test_heads_on_the_same_pretrained_encoder_share_one_encoding_pass(
+    tiny: pd.DataFrame, tfidf_model: TextClassifier, static_encoder, tmp_path: Path, monkeypatch
+) -> None:
+    from triage.classifier import encode_shared
+    from triage.encoders import StaticEncoder, TfidfEncoder
+
+    texts, labels = tiny["text"].tolist(), tiny["label"].tolist()
+    sentiment = TextClassifier("static", task="sentiment").fit(texts, labels)
+    polarity = TextClassifier("static", task="polarity").fit(texts, [lab == "positive" for lab in labels])
+    sentiment.save(tmp_path / "sentiment")
+    loaded = TextClassifier.load(tmp_path / "sentiment")  # another object, the same weights
+    calls: list[str] = []
+    for cls in (StaticEncoder, TfidfEncoder):
+        original = cls.encode
+        monkeypatch.setattr(cls, "encode", lambda self, t, _o=original, **kw: calls.append(self.kind) or _o(self, t, **kw))
+    batch = ["@AcmeHelp thanks, all sorted", "@AcmeHelp my parcel is lost"]
+    features = encode_shared([sentiment, polarity, loaded, tfidf_model], batch)
+    assert sorted(calls) == ["static", "tfidf"]  # one pass per distinct encoder
+    assert features[0] is features[1] is features[2]
+    calls.clear()
+    np.testing.assert_allclose(polarity.predict_proba_features(features[1]), polarity.predict_proba(batch))
+    np.testing.assert_allclose(loaded.predict_proba_features(features[2]), sentiment.predict_proba(batch), atol=1e-6)
+    np.testing.assert_allclose(tfidf_model.predict_proba_features(features[3]), tfidf_model.predict_proba(batch))
+    # a model that does not normalise its texts gets its own pass
+    raw = TextClassifier("static", task="sentiment", normalize=False).fit(texts, labels)
+    calls.clear()
+    encode_shared([sentiment, raw], batch)
+    assert calls == ["static", "static"]

@@ -30,7 +30,10 @@ from triage.metrics import ABSTAIN_LABEL
 from triage.schema import check_texts
 from triage.text import normalize_batch
 
-__all__ = ["TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "check_is_fitted", "choose_threshold"]
+__all__ = [
+    "TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "check_is_fitted", "choose_threshold",
+    "encode_shared",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -424,3 +427,28 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         from triage.artifacts import load_classifier
 
         return load_classifier(path)
+
+
+def encode_shared(models: Sequence[TextClassifier], texts: Any, *, show_progress: bool = False) -> list[Any]:
+    """Encode ``texts`` once per distinct encoder and return the features of each model, in order.
+
+    Heads whose encoders give the same features (the same object, or equal
+    :meth:`~triage.encoders.Encoder.sharing_key`, e.g. the packaged MiniLM loaded by a sentiment and a
+    needs-human model) and the same ``normalize`` setting share one pass; feed each model its features
+    through ``predict_proba_features`` / ``predict_features`` (or
+    :func:`triage.needs_human.needs_human_proba` with ``features=``).
+
+    Example:
+        >>> features = encode_shared([sentiment, needs_human], ["@AcmeHelp my card was charged twice"])  # doctest: +SKIP
+        >>> sentiment.predict_proba_features(features[0])  # doctest: +SKIP
+    """
+    cache: dict[tuple, Any] = {}
+    out = []
+    for model in models:
+        check_is_fitted(model)
+        key = model.encoder_.sharing_key()
+        group = (bool(model.normalize), key if key is not None else ("object", id(model.encoder_)))
+        if group not in cache:
+            cache[group] = model.transform(texts, show_progress=show_progress)
+        out.append(cache[group])
+    return out

@@ -320,6 +320,15 @@ class Encoder(ABC):
             out[name] = list(value) if isinstance(value, tuple) else value
         return out
 
+    def sharing_key(self) -> tuple | None:
+        """A key such that two encoders with equal keys give the same features for the same texts, so
+        heads on either can share one encoding pass (see :func:`triage.classifier.encode_shared`).
+
+        ``None`` (the default, and for encoders fitted on a model's own training data such as tfidf):
+        only the very same encoder object is shared.
+        """
+        return None
+
     @abstractmethod
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the encoder to the folder ``path`` (created if needed): ``encoder.json`` and weight files."""
@@ -685,6 +694,13 @@ class StaticEncoder(Encoder):
         self.batch_size = batch_size
         self.model = model
 
+    def sharing_key(self) -> tuple:
+        """The distilled weights' sha256 once loaded, else the teacher and the dimensions (batch size aside)."""
+        loaded: tuple[Path, str] | None = getattr(self, "_weights", None)
+        if loaded is not None:
+            return (self.kind, loaded[1])
+        return (self.kind, self.model, self.pca_dims)
+
     @property
     def cache_dir(self) -> Path:
         """Folder (under ``MODELS_DIR / "encoders"``) where this encoder's distilled model is cached."""
@@ -826,6 +842,13 @@ class MiniLMEncoder(Encoder):
     def model_path(self) -> str:
         """What is loaded: the packaged model's folder, a resolved local folder, or a hub name."""
         return _resolve_model(self.model)[0]
+
+    def sharing_key(self) -> tuple | None:
+        """The weights that are loaded (the packaged model, or a folder of tuned weights); batch size and device
+        do not change the features. A finetuned encoder not yet fitted has no weights: ``None``."""
+        if self.model is None and getattr(self, "supervised", False):
+            return None
+        return ("minilm", str(Path(self.model_path).resolve()) if self.model is not None else self.model_path)
 
     def _st(self) -> SentenceTransformer:
         return _sentence_transformer(self.model_path, _resolve_device(self.device))
