@@ -18,11 +18,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from triage.errors import RecipeError
 from triage.paths import MODELS_DIR
+from triage.yaml_config import read_yaml_mapping, validation_message
 
 __all__ = ["DataSource", "DataSection", "HeadParams", "AbstainSection", "NeedsHumanSection", "Recipe", "load_recipe"]
 
@@ -176,16 +176,6 @@ class Recipe(_Strict):
         return out if out.is_absolute() else MODELS_DIR.parent / out
 
 
-def _format_errors(path: Path, error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        value = item.get("input")
-        shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
-        parts.append(f"{key}: {item['msg']} (found {shown})")
-    return f"{path}: invalid recipe: " + "; ".join(parts)
-
-
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     """Read and validate a recipe file.
 
@@ -193,17 +183,15 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         RecipeError: naming the file, the key, the value found and what is allowed.
     """
     path = Path(path)
-    if path.is_dir():
-        raise RecipeError(f"{path}: is a folder; pass a recipe file such as training/sentiment-tfidf.yaml")
-    if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found; recipes live in training/ (e.g. training/sentiment-tfidf.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise RecipeError(f"{path}: expected a mapping of recipe keys (name, task, encoder, data), found {type(raw).__name__}")
+    raw = read_yaml_mapping(
+        path,
+        kind="recipe",
+        error=RecipeError,
+        example="training/sentiment-tfidf.yaml",
+        missing_hint="recipes live in training/ (e.g. training/sentiment-tfidf.yaml)",
+        keys="name, task, encoder, data",
+    )
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(_format_errors(path, exc)) from None
+        raise RecipeError(f"{path}: invalid recipe: " + validation_message(exc, Recipe)) from None
