@@ -14,6 +14,7 @@ __all__ = [
     "ArtifactError",
     "InputError",
     "RecipeError",
+    "PolicyError",
     "NotFittedError",
 ]
 
@@ -36,6 +37,10 @@ class InputError(TriageError, ValueError):
 
 class RecipeError(TriageError, ValueError):
     """A training recipe does not validate (the message names the key and the allowed values)."""
+
+
+class PolicyError(TriageError, ValueError):
+    """A triage policy does not validate (the message names the key, the value found and what is allowed)."""
 
 
 class NotFittedError(TriageError, _SklearnNotFittedError):
