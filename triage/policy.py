@@ -28,9 +28,16 @@ Rule order (the first rule that decides wins; every fired rule is named in ``rea
     ``thresholds.auto`` it is automatic, between ``review`` and ``auto`` a self-service link is proposed
     with ``review: true``.
 
-Every ``human`` decision gets a priority: ``high`` when a priority rule fired or the (trusted) intent's
-entry says ``priority: high``, else ``normal``. Its queue is the intent's entry queue when the intent
-confidence reaches ``thresholds.review``, else ``fallback_queue`` (``general``).
+Duplicates and no-reply come before the low-confidence rule on purpose: a near-copy of an answered
+question, or a "thank you!", is evidence of its own, and is exactly where the intent model tends to be
+unsure. Every ``human`` decision gets a priority: ``high`` when a priority rule fired or the (trusted)
+intent's entry says ``priority: high``, else ``normal``. Its queue is the intent's entry queue when the
+intent confidence reaches ``thresholds.review``, else ``fallback_queue`` (``general``). A crisis match
+sends every matching mention to the event's queue, no-reply ones included.
+
+Keywords (priority rules, cues, crisis keywords and regions) match case-insensitively on word
+boundaries, several words across any whitespace, ``word*`` as a prefix, curly apostrophes as straight
+ones; URLs and ``@handles`` are ignored (``@AcmeHelp`` does not say "help").
 
 Fairness: ``followers``, ``verified`` and the author never reach the rules. :func:`decide` copies the
 fields the rules may read into a private ``_Facts`` object that has no such fields.
