@@ -194,4 +194,4 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise RecipeError(f"{path}: invalid recipe: " + validation_message(exc, Recipe)) from None
+        raise RecipeError(f"{path}: invalid recipe: " + validation_message(exc, Recipe, plain=False)) from None

@@ -95,10 +95,10 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
-def _problem(item: dict[str, Any], model: type[BaseModel] | None) -> str:
+def _problem(item: dict[str, Any], model: type[BaseModel] | None, plain: bool) -> str:
     loc = tuple(item["loc"])
     message = item["msg"]
-    if message.startswith("Value error, "):
+    if plain and message.startswith("Value error, "):
         message = message[len("Value error, "):]
     if item["type"] == "extra_forbidden" and model is not None and loc:
         owner = _model_at(model, loc[:-1])
@@ -111,14 +111,16 @@ def _problem(item: dict[str, Any], model: type[BaseModel] | None) -> str:
     return f"{key_path(loc)}: {message} (found {_shown(item.get('input'))})"
 
 
-def validation_message(error: ValidationError, model: type[BaseModel] | None = None) -> str:
+def validation_message(error: ValidationError, model: type[BaseModel] | None = None, *, plain: bool = True) -> str:
     """Every problem of a pydantic ``ValidationError`` on one line, ``; ``-separated.
 
     Args:
         error: what ``model.model_validate`` raised.
         model: the root model, used to list the keys allowed where an unknown key was found.
+        plain: drop pydantic's "Value error, " prefix from messages raised by validators (recipes keep
+            it, as their messages always had it).
     """
-    return "; ".join(_problem(item, model) for item in error.errors())
+    return "; ".join(_problem(item, model, plain) for item in error.errors())
 
 
 def read_yaml_mapping(
