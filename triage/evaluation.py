@@ -80,6 +80,14 @@ def model_metrics(
     if any(label in oos_labels or label == ABSTAIN_LABEL for label in truth):
         metrics.update(out_of_scope_metrics(truth, predicted, oos_labels=sorted(oos_labels)))
         metrics["oos_label"] = sorted(oos_labels - {ABSTAIN_LABEL})[0] if abstain is None else abstain.oos_label
+    if model.task == "no_reply" and "no_reply" in model.classes_.tolist():
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        positive = np.asarray([label == "no_reply" for label in truth])
+        score = proba[:, model.classes_.tolist().index("no_reply")]
+        both = 0 < positive.sum() < len(positive)
+        metrics["roc_auc"] = float(roc_auc_score(positive, score)) if both else None
+        metrics["average_precision"] = float(average_precision_score(positive, score)) if both else None
     if abstain is not None:
         metrics["abstained"] = int(np.sum(np.asarray(predicted, dtype=object) == ABSTAIN_LABEL))
         metrics["abstain_threshold"] = float(model.threshold_)
@@ -137,6 +145,10 @@ def evaluate_classifier(
         from triage.needs_human import needs_human_examples
 
         examples = needs_human_examples(dataset, split, data_dir=data_dir)
+    elif model.task == "no_reply" and dataset is not None:
+        from triage.no_reply import no_reply_examples
+
+        examples = no_reply_examples(dataset, split, data_dir=data_dir)
     else:
         examples = load_examples(
             dataset=dataset,

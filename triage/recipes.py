@@ -42,10 +42,12 @@ class DataSource(_Strict):
     data_dir: str | None = Field(default=None, description="Dataset root; default --data-dir/TRIAGE_DATA_DIR/../shared/data.")
     label_map: dict[str, str] = Field(default_factory=dict, description="Rename labels, e.g. {'0': negative}.")
     labels: list[str] | None = Field(default=None, description="Keep only rows with these labels (after label_map).")
-    labeller: Literal["needs_human"] | None = Field(
+    labeller: Literal["needs_human", "no_reply"] | None = Field(
         default=None,
         description="Derive the labels with labelling functions instead of reading label_column: needs_human "
-        "(triage/weak_labels.py) labels twcs or ibm_twitter_customer_care mentions human / self_service.",
+        "(triage/weak_labels.py) labels twcs or ibm_twitter_customer_care mentions human / self_service; "
+        "no_reply (triage/no_reply.py) labels twcs mentions by whether a brand answered them, and airline "
+        "praise / complaints.",
     )
 
     @model_validator(mode="after")
@@ -53,7 +55,8 @@ class DataSource(_Strict):
         if (self.dataset is None) == (self.file is None):
             raise ValueError("give exactly one of 'dataset' (a registry name) or 'file' (a path)")
         if self.labeller is not None:
-            allowed = ("twcs", "ibm_twitter_customer_care")
+            allowed = {"needs_human": ("twcs", "ibm_twitter_customer_care"),
+                       "no_reply": ("twcs", "twitter_airline_sentiment")}[self.labeller]
             if self.dataset not in allowed:
                 raise ValueError(f"labeller {self.labeller!r} works on dataset {' or '.join(allowed)}, "
                                  f"found {self.dataset or self.file!r}")

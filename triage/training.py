@@ -44,6 +44,11 @@ def examples_from_source(source: DataSource, *, data_dir: str | os.PathLike[str]
         parts = [needs_human_examples(source.dataset, split, data_dir=source.data_dir or data_dir)
                  for split in (source.splits or default)]
         return concat_examples(parts)
+    if source.labeller == "no_reply":
+        from triage.no_reply import no_reply_examples
+
+        return concat_examples([no_reply_examples(source.dataset, split, data_dir=source.data_dir or data_dir)
+                                for split in (source.splits or ["all"])])
     return load_examples(
         dataset=source.dataset,
         splits=source.splits,
