@@ -67,7 +67,8 @@ def test_a_no_reply_model_trains_and_evaluates_on_a_twcs_layout(tmp_path: Path) 
     run = train_recipe(recipe, output=tmp_path / "model")
     assert run.model.classes_.tolist() == [NO_REPLY, REPLY]
     write_layout(tmp_path / "heldout")
-    m = evaluate_classifier(tmp_path / "model", dataset="twcs", split="all", data_dir=tmp_path / "heldout")
+    m = evaluate_classifier(tmp_path / "model", dataset="twcs", split="all", data_dir=tmp_path / "heldout",
+                            output=tmp_path / "metrics.json")
     assert m["n"] == len(no_reply_frame(tmp_path / "heldout"))
     # the training copies hold the same texts: the model separates the fixture's thanks from its requests
     assert m["roc_auc"] > 0.9 and "average_precision" in m

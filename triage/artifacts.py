@@ -110,6 +110,19 @@ def _write_json(path: Path, payload: dict) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
 
 
+def _training_facts(model: TextClassifier, training: dict | None) -> dict:
+    """``training`` plus what the model learned after its head (a needs-human decision threshold, brand prior
+    and recalibration), so a model saved without a recipe keeps them."""
+    facts = dict(training or {})
+    threshold = getattr(model, "decision_threshold_", None)
+    if threshold is not None:
+        facts.setdefault("threshold", float(threshold))
+    spec = getattr(model, "needs_human_", None)
+    if spec:
+        facts.setdefault("needs_human", spec)
+    return facts
+
+
 def save_classifier(
     model: TextClassifier, path: str | os.PathLike[str], *, metrics: dict | None = None, training: dict | None = None
 ) -> Path:
@@ -147,7 +160,7 @@ def save_classifier(
                 "random_state": model.random_state,
             },
             "calibration": {"method": model.calibration, "temperature": model.temperature_},
-            "training": training or {},
+            "training": _training_facts(model, training),
             "versions": library_versions(*_PACKAGES),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "files": {},
