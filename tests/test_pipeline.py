@@ -188,3 +188,46 @@ def test_the_shipped_consumer_policy_loads_into_a_pipeline(parts: dict) -> None:
     result = pipe.predict({"id": "1", "text": "@AcmeHelp hello"}, now=NOW)[0]
     assert result.error is None and result.versions["policy"] == policy.version_tag
     assert json.loads(result.model_dump_json())["id"] == "1"
+
+
+def test_score_a_plain_csv_with_the_pipeline(pipeline: TriagePipeline, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+    from triage.scoring import RESULT_COLUMNS
+
+    folder = pipeline.save(tmp_path / "pipe")
+    source = tmp_path / "mentions.csv"
+    source.write_text("id,text\n1,@AcmeHelp how do I reset my password?\n2,\n3,@AcmeHelp thanks!\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["score", str(source), "-o", str(tmp_path / "out.csv"), "--pipeline", str(folder)])
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(tmp_path / "out.csv", dtype={"id": str})
+    assert out.columns.tolist() == [name for name, _ in RESULT_COLUMNS]
+    assert out["id"].tolist() == ["1", "2", "3"]
+    assert out.loc[0, "action"] == "self_service" and out.loc[0, "link"].endswith("/account/password-reset")
+    assert out.loc[1, "error"] == "text is missing" and pd.isna(out.loc[1, "action"])
+    assert json.loads(out.loc[0, "reasons"]) and json.loads(out.loc[0, "versions"])["pipeline"] == "default@1"
+
+
+def test_scoring_reads_every_mention_field_present_and_keeps_a_row_per_input(pipeline: TriagePipeline, tmp_path: Path) -> None:
+    from triage.scoring import score_file
+
+    source = tmp_path / "mentions.csv"
+    source.write_text(
+        "tweet_id,body,brand,created_at,in_reply_to,followers,verified\n"
+        "10,@AcmeHelp the promo code SAVE10 does not work at checkout,AcmeHelp,Tue Oct 31 22:10:47 +0000 2017,,120,False\n"
+        "11,@AcmeHelp still not working after I tried that,AcmeHelp,2017-10-31T22:12:00Z,9.0,5,True\n"
+        "12,@AcmeHelp my card 4111 1111 1111 1111 was declined,AcmeHelp,not a date,,,\n"
+        "10,@AcmeHelp a repeated id in another chunk,AcmeHelp,,,,\n",
+        encoding="utf-8",
+    )
+    summary = score_file(source, tmp_path / "out.parquet", pipeline=pipeline, text_column="body", id_column="tweet_id",
+                         chunksize=2)
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert summary.rows == len(out) == 4 and out["id"].tolist() == ["10", "11", "12", "10"]
+    assert out.loc[0, "duplicate_of"] == "a1" and out.loc[0, "action"] == "self_service"  # brand column read
+    assert out.loc[1, "action"] == "human"  # in_reply_to read: a follow-up saying the fix failed stays with a person
+    assert "created_at" in out.loc[2, "error"]  # an unreadable date is named, the row kept
+    assert "repeats an earlier row" in out.loc[3, "error"]
+    assert "4111" not in out.to_json()
+    assert summary.errors == 2 and sum(summary.labels.values()) == 2

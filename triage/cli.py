@@ -39,7 +39,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
-DEFAULT_MODEL = MODELS_DIR / "sentiment-tfidf"
+DEFAULT_PIPELINE = MODELS_DIR / "defaults"
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -162,11 +162,22 @@ def score(
     output: Annotated[Path, typer.Option("--output", "-o", help="Results: .parquet or .csv.")],
     text_column: Annotated[str, typer.Option("--text-column", help="Column with the mention text.")] = "text",
     id_column: Annotated[str, typer.Option("--id-column", help="Column with the mention id.")] = "id",
-    model: Annotated[Path, typer.Option("--model", help="Model folder.")] = DEFAULT_MODEL,
+    pipeline: Annotated[
+        Path, typer.Option("--pipeline", help="Pipeline folder (pipeline.yaml): every TriageResult field per row.")
+    ] = DEFAULT_PIPELINE,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Score with one classifier folder instead of the pipeline.")
+    ] = None,
     chunksize: Annotated[int, typer.Option("--chunksize", min=1, help="Rows per chunk.")] = 2048,
     verbose: Verbose = False,
 ) -> None:
-    """Score a mentions file: one output row per input row, unscorable rows kept with an error."""
+    """Triage a mentions file: one output row per input row (action, link, queue, priority, intent, sentiment,
+    needs_human, duplicate, PII, reasons), unscorable rows kept with an error.
+
+    The input needs an id and a text column; every other Mention field present as a column of the same name
+    (brand, author, created_at, channel, in_reply_to, followers, verified) is read too. With --model, the
+    output is that model's label and probabilities instead.
+    """
     _setup_logging(verbose)
     from triage.scoring import score_file
 
@@ -177,11 +188,12 @@ def score(
         def update(done: int, total: int | None) -> None:
             progress.update(task, completed=done, total=total)
 
-        summary = score_file(input_path, output, model=model, text_column=text_column, id_column=id_column,
-                             chunksize=chunksize, on_progress=update)
+        summary = score_file(input_path, output, model=model, pipeline=None if model is not None else pipeline,
+                             text_column=text_column, id_column=id_column, chunksize=chunksize, on_progress=update)
         progress.update(task, completed=summary.rows, total=summary.rows)
+    used = model.name if model is not None else f"pipeline {pipeline}"
     out.print(
-        f"{summary.rows:,} mentions -> {output} with {model.name} ({summary.rows_per_second:,.0f} rows/s): "
+        f"{summary.rows:,} mentions -> {output} with {used} ({summary.rows_per_second:,.0f} rows/s): "
         f"{summary.scored:,} scored, {summary.errors:,} kept with an error"
     )
     table = Table()
@@ -193,8 +205,15 @@ def score(
     for reason, count in summary.error_reasons.most_common():
         table.add_row(f"[red]error: {reason}[/]", f"{count:,}", f"{count / max(summary.rows, 1):.1%}")
     out.print(table)
+    if summary.queues:
+        queues = Table(title="human queues")
+        queues.add_column("queue")
+        queues.add_column("mentions", justify="right")
+        for queue, count in summary.queues.most_common():
+            queues.add_row(queue, f"{count:,}")
+        out.print(queues)
     if summary.examples:
-        examples = Table(title="most confident mention per label")
+        examples = Table(title="most confident mention per " + ("label" if model is not None else "action"))
         for column in ("label", "p", "id", "text"):
             examples.add_column(column, overflow="fold" if column == "text" else "ellipsis")
         for label, (p, mention_id, text) in sorted(summary.examples.items()):

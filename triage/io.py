@@ -167,7 +167,7 @@ class TableWriter:
         ...     w.write(frame)
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, schema: pa.Schema | None = None) -> None:
         self.path = Path(path)
         self.format = table_format(self.path)
         if self.format == "jsonl" and self.path.suffix.lower() == ".json":
@@ -175,14 +175,14 @@ class TableWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = self.path.with_name(self.path.name + ".partial")
         self._parquet: pq.ParquetWriter | None = None
-        self._schema: pa.Schema | None = None
+        self._schema: pa.Schema | None = schema  # fixed column types: a first chunk of nulls cannot decide them
         self._rows = 0
         self._started = False
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append ``frame``; every chunk must have the same columns."""
         if self.format == "parquet":
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = pa.Table.from_pandas(frame, preserve_index=False, schema=self._schema)
             if self._parquet is None:
                 self._schema = table.schema
                 self._parquet = pq.ParquetWriter(self._tmp, self._schema)

@@ -51,7 +51,7 @@ from triage.classifier import ABSTAIN_LABEL, TextClassifier, encode_shared
 from triage.errors import ArtifactError, InputError, TriageError
 from triage.pii import pii_types, redact
 from triage.policy import Policy, Signals, decide, load_policy
-from triage.schema import DuplicateResult, IntentResult, Mention, SentimentResult, TriageResult
+from triage.schema import DuplicateResult, IntentResult, Mention, SentimentResult, TriageResult, text_problem
 
 __all__ = ["PIPELINE_FILE", "DuplicateSettings", "PipelineConfig", "TriagePipeline", "HeadOutputs"]
 
@@ -401,6 +401,9 @@ def _validate(row: Any, position: int) -> tuple[Mention | None, str]:
         return row, ""
     if not isinstance(row, Mapping):
         return None, f"row {position}: expected a mention (a mapping with id and text), found {type(row).__name__}"
+    problem = text_problem(row.get("text"))
+    if problem is not None:  # the same words as the rest of the library, not pydantic's
+        return None, problem
     try:
         return Mention.model_validate(dict(row)), ""
     except ValidationError as exc:
