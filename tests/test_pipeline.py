@@ -231,3 +231,29 @@ def test_scoring_reads_every_mention_field_present_and_keeps_a_row_per_input(pip
     assert "repeats an earlier row" in out.loc[3, "error"]
     assert "4111" not in out.to_json()
     assert summary.errors == 2 and sum(summary.labels.values()) == 2
+
+
+def test_pipeline_evaluation_on_twcs_weak_labels(pipeline: TriagePipeline, tmp_path: Path) -> None:
+    from twcs_layout import threads, write_twcs_layout
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    write_twcs_layout(tmp_path / "heldout")
+    folder = pipeline.save(tmp_path / "pipe")
+    result = CliRunner().invoke(app, ["evaluate", str(folder), "--dataset", "twcs", "--split", "all",
+                                      "--data-dir", str(tmp_path / "heldout"), "--output", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    m = json.loads((tmp_path / "m.json").read_text())
+    expected = threads()["expected"]
+    assert m["n"] == int(expected.notna().sum())
+    assert sum(sum(row.values()) for row in m["confusion"].values()) == m["n"]
+    assert set(m["confusion"]) == {"human", "self_service"}
+    humans = m["confusion"]["human"]
+    agreed = humans["human"] + m["confusion"]["self_service"]["self_service"] + m["confusion"]["self_service"]["no_reply"]
+    assert m["agreement"] == pytest.approx(agreed / m["n"])
+    assert m["human_recall"] == pytest.approx(humans["human"] / sum(humans.values()))
+    rates = [p["automation_rate"] for p in m["curve"]]
+    assert rates == sorted(rates)  # a higher needs-human threshold never sends more mentions to a person
+    assert Path(m["deflection_png"]).is_file() and Path(m["deflection_png"]).stat().st_size > 5000
+    assert {"agreement", "automation_rate", "error_rate"} <= set(m["without_in_reply_to"])

@@ -123,12 +123,19 @@ def evaluate(
 ) -> None:
     """Evaluate a model: n, accuracy, macro_f1, macro_recall, ece and a per-class report.
 
+    An index or duplicate scorer folder: on pit2015_twitter_paraphrase, f1, average_precision, threshold and n
+    of the duplicate decision; on ibm_twitter_customer_care (an index), hit_at_1, hit_at_5 and n of link
+    suggestion with the dev conversations of the default data root as memory.
+
     Intent models add top3_accuracy; data with out-of-scope rows (clinc150) adds in_scope_accuracy and
     oos_recall. Join splits with '+': --split test+oos_test.
     """
     _setup_logging(verbose)
     from triage.evaluation import evaluate_classifier
 
+    if (model_dir / "pipeline.yaml").is_file():
+        _evaluate_pipeline(model_dir, dataset=dataset, split=split, data_dir=data_dir, output=output, plot=plot)
+        return
     if (dataset is None) == (file is None):
         raise TriageError("give either --dataset NAME --split SPLIT or --file PATH")
     with console.status("evaluating ..."):
@@ -136,6 +143,19 @@ def evaluate(
             model_dir, dataset=dataset, split=split, file=file, text_column=text_column,
             label_column=label_column, data_dir=data_dir, output=output, plot=plot, labels=labels,
         )
+    if "per_class" not in m:  # an index or a duplicate scorer (triage.evaluation.evaluate_lookup)
+        keys = [k for k in ("f1", "average_precision", "threshold", "hit_at_1", "hit_at_5", "reachable") if k in m]
+        summary = Table(title=f"{model_dir} on {m['dataset']} [{m['split']}]")
+        for key in ("n", *keys):
+            summary.add_column(key, justify="right")
+        summary.add_row(f"{m['n']:,}", *("-" if m[k] is None else f"{m[k]:.4f}" for k in keys))
+        out.print(summary)
+        if "brand_most_frequent" in m:
+            b = m["brand_most_frequent"]
+            console.print(f"brand-most-frequent baseline: hit@1 {b['hit_at_1']:.4f}, hit@5 {b['hit_at_5']:.4f}")
+        if output:
+            console.print(f"metrics: {output}")
+        return
     summary = Table(title=f"{model_dir} on {m['dataset']} [{m['split']}]")
     shown = [k for k in ("accuracy", "macro_f1", "macro_recall", "ece", "top3_accuracy", "in_scope_accuracy", "oos_recall",
                          "roc_auc", "f1", "precision", "recall", "threshold")
@@ -153,6 +173,37 @@ def evaluate(
     if m["unknown_labels"]:
         console.print(f"[yellow]labels the model does not know:[/] {m['unknown_labels']}")
     console.print(f"confusion matrix: {m['confusion_png']}" + (f"; metrics: {output}" if output else ""))
+
+
+def _evaluate_pipeline(folder: Path, *, dataset: str | None, split: str | None, data_dir: Path | None,
+                       output: Path | None, plot: Path | None) -> None:
+    """`triage evaluate PIPELINE --dataset twcs --split test`: actions against the care teams' weak labels."""
+    from triage.pipeline_eval import evaluate_pipeline_on_twcs
+
+    if dataset != "twcs" or split is None:
+        raise TriageError("a pipeline is evaluated on twcs weak labels: --dataset twcs --split test (or all, validation)")
+    plot = plot or (output.with_name(output.stem + "_deflection.png") if output else Path(f"deflection_{folder.name}_{split}.png"))
+    with console.status("triaging the labelled mentions ..."):
+        m = evaluate_pipeline_on_twcs(folder, split=split, data_dir=data_dir, plot=plot)
+    table = Table(title=f"{folder} on twcs [{split}] (weak labels)")
+    keys = ("agreement", "automation_rate", "error_rate", "human_recall")
+    for key in ("n", *keys):
+        table.add_column(key, justify="right")
+    table.add_row(f"{m['n']:,}", *(f"{m[k]:.3f}" if m[k] is not None else "-" for k in keys))
+    table.add_row("no in_reply_to", *(f"{m['without_in_reply_to'][k]:.3f}" if m["without_in_reply_to"][k] is not None
+                                      else "-" for k in keys))
+    out.print(table)
+    confusion = Table(title="weak label x action")
+    confusion.add_column("label")
+    for action in ("self_service", "no_reply", "human"):
+        confusion.add_column(action, justify="right")
+    for label, row in m["confusion"].items():
+        confusion.add_row(label, *(str(row[a]) for a in ("self_service", "no_reply", "human")))
+    out.print(confusion)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(m, indent=2, default=str) + "\n", encoding="utf-8")
+    console.print(f"deflection curve: {m['deflection_png']}" + (f"; metrics: {output}" if output else ""))
 
 
 @app.command()
@@ -252,6 +303,11 @@ def datasets(
     for split, row in described.items():
         table.add_row(split, f"{row['rows']:,}", ", ".join(row["columns"]))
     out.print(table)
+
+
+from triage.index_cli import index_app  # noqa: E402  (registered after _clear_errors, which it uses)
+
+app.add_typer(index_app, name="index")
 
 
 def main() -> None:  # pragma: no cover - console entry point

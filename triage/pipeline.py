@@ -322,6 +322,70 @@ class TriagePipeline:
                 out.append(DuplicateResult(id=best.id, similarity=round(min(1.0, best.similarity), 6), link=best.link))
         return out
 
+    def signals(
+        self,
+        mentions: Iterable[Mention | Mapping[str, Any]] | Mention | Mapping[str, Any],
+        *,
+        now: datetime | None = None,
+        regions: Sequence[str | None] | None = None,
+    ) -> list[Signals | TriageResult]:
+        """What the policy gets for each input, in input order: its :class:`~triage.policy.Signals`, or, for a row
+        that cannot be triaged, the error result. :meth:`predict` is ``decide`` on these; evaluation reuses them to
+        try several policy settings without running the models again."""
+        if isinstance(mentions, Mention | Mapping):
+            mentions = [mentions]
+        rows = list(mentions)
+        if regions is not None and len(regions) != len(rows):
+            raise InputError(f"{len(rows)} mentions and {len(regions)} regions; give one region (or None) per mention")
+        now = now or datetime.now(UTC)
+        versions = self.versions_
+        out: list[Signals | TriageResult | None] = [None] * len(rows)
+        valid: list[tuple[int, Mention]] = []
+        seen: set[str] = set()
+        for position, row in enumerate(rows):
+            mention, problem = _validate(row, position)
+            if mention is None:
+                out[position] = TriageResult.failed(_row_id(row, position), problem, versions=versions)
+            elif mention.id in seen:
+                out[position] = TriageResult.failed(
+                    mention.id, f"id {mention.id!r} repeats an earlier mention of this batch; ids must be unique",
+                    versions=versions)
+            else:
+                seen.add(mention.id)
+                valid.append((position, mention))
+        if valid:
+            heads = self.heads([m for _, m in valid])
+            threshold = None
+            if self.needs_human is not None:
+                from triage.needs_human import model_threshold
+
+                threshold = model_threshold(self.needs_human)
+            for j, (position, mention) in enumerate(valid):
+                try:
+                    out[position] = Signals(
+                        mention=mention, intent=heads.intent[j], sentiment=heads.sentiment[j],
+                        needs_human=heads.needs_human[j], needs_human_threshold=threshold,
+                        duplicate_of=heads.duplicate_of[j], no_reply=heads.no_reply[j], pii=pii_types(mention.text),
+                        region=regions[position] if regions is not None else None, now=now,
+                    )
+                except (TriageError, ValueError) as exc:  # one mention's bad signal must not sink the batch
+                    logger.warning("mention %s could not be triaged: %s", mention.id, exc)
+                    out[position] = TriageResult.failed(mention.id, str(exc), versions=versions)
+        return [item for item in out if item is not None]
+
+    def decide(self, signals: Signals | TriageResult, *, policy: Policy | None = None) -> TriageResult:
+        """The result for one item of :meth:`signals` under this pipeline's policy (or another one)."""
+        if isinstance(signals, TriageResult):
+            return signals
+        policy = policy or self.policy
+        versions = {**self.versions_, "policy": policy.version_tag}
+        try:
+            decision = decide(policy, signals)
+        except (TriageError, ValueError) as exc:
+            logger.warning("mention %s could not be triaged: %s", signals.mention.id, exc)
+            return TriageResult.failed(signals.mention.id, str(exc), versions=versions)
+        return decision.to_result(signals, versions=versions, redacted_text=redact(signals.mention.text))
+
     def predict(
         self,
         mentions: Iterable[Mention | Mapping[str, Any]] | Mention | Mapping[str, Any],
@@ -341,49 +405,7 @@ class TriagePipeline:
         Returns:
             A list of results; ``redacted_text`` is the only form of the text they carry.
         """
-        if isinstance(mentions, Mention | Mapping):
-            mentions = [mentions]
-        rows = list(mentions)
-        if regions is not None and len(regions) != len(rows):
-            raise InputError(f"{len(rows)} mentions and {len(regions)} regions; give one region (or None) per mention")
-        now = now or datetime.now(UTC)
-        versions = self.versions_
-        results: list[TriageResult | None] = [None] * len(rows)
-        valid: list[tuple[int, Mention]] = []
-        seen: set[str] = set()
-        for position, row in enumerate(rows):
-            mention, problem = _validate(row, position)
-            if mention is None:
-                results[position] = TriageResult.failed(_row_id(row, position), problem, versions=versions)
-            elif mention.id in seen:
-                results[position] = TriageResult.failed(
-                    mention.id, f"id {mention.id!r} repeats an earlier mention of this batch; ids must be unique",
-                    versions=versions)
-            else:
-                seen.add(mention.id)
-                valid.append((position, mention))
-        if valid:
-            heads = self.heads([m for _, m in valid])
-            threshold = None
-            if self.needs_human is not None:
-                from triage.needs_human import model_threshold
-
-                threshold = model_threshold(self.needs_human)
-            for j, (position, mention) in enumerate(valid):
-                try:
-                    signals = Signals(
-                        mention=mention, intent=heads.intent[j], sentiment=heads.sentiment[j],
-                        needs_human=heads.needs_human[j], needs_human_threshold=threshold,
-                        duplicate_of=heads.duplicate_of[j], no_reply=heads.no_reply[j], pii=pii_types(mention.text),
-                        region=regions[position] if regions is not None else None, now=now,
-                    )
-                    decision = decide(self.policy, signals)
-                    results[position] = decision.to_result(signals, versions=versions,
-                                                           redacted_text=redact(mention.text))
-                except (TriageError, ValueError) as exc:  # one mention's bad signal must not sink the batch
-                    logger.warning("mention %s could not be triaged: %s", mention.id, exc)
-                    results[position] = TriageResult.failed(mention.id, str(exc), versions=versions)
-        return [r for r in results if r is not None]
+        return [self.decide(item) for item in self.signals(mentions, now=now, regions=regions)]
 
     def __repr__(self) -> str:
         return f"TriagePipeline({', '.join(f'{k}={v!r}' for k, v in self.versions_.items())})"
