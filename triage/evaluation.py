@@ -31,7 +31,7 @@ from triage.metrics import (
 if TYPE_CHECKING:
     from triage.classifier import TextClassifier
 
-__all__ = ["evaluate_classifier", "model_metrics", "parse_splits", "OOS_LABEL"]
+__all__ = ["evaluate_classifier", "evaluate_lookup", "lookup_kind", "model_metrics", "parse_splits", "OOS_LABEL"]
 
 OOS_LABEL = "oos"
 """The out-of-scope label of the intent benchmarks (CLINC150); a model's own ``abstain.oos_label`` also counts."""
@@ -133,6 +133,10 @@ def evaluate_classifier(
     """
     if dataset is not None and split is None:
         raise InputError("--split is required with --dataset (e.g. --split val or --split test)")
+    if lookup_kind(model_dir) is not None:
+        if dataset is None or split is None:
+            raise InputError(f"{model_dir} is an index or duplicate scorer: evaluate it with --dataset and --split.")
+        return evaluate_lookup(model_dir, dataset=dataset, split=split, data_dir=data_dir, output=output)
     model = load_classifier(model_dir)
     if isinstance(labels, str):
         if labels == "model":
@@ -188,6 +192,62 @@ def evaluate_classifier(
             title=f"{Path(model_dir).name} on {metrics['dataset']} [{metrics['split']}]",
         )
     )
+    if output is not None:
+        out = Path(output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return metrics
+
+
+def lookup_kind(path: str | os.PathLike[str]) -> str | None:
+    """``"index"`` for a :class:`~triage.index.MentionIndex` folder, ``"duplicates"`` for a
+    :class:`~triage.duplicates.DuplicateScorer` folder, else None (a classifier, or nothing)."""
+    from triage.duplicates import DUPLICATES_FILE
+    from triage.index import INDEX_FILE
+
+    folder = Path(path)
+    if (folder / INDEX_FILE).is_file():
+        return "index"
+    if (folder / DUPLICATES_FILE).is_file():
+        return "duplicates"
+    return None
+
+
+def evaluate_lookup(
+    path: str | os.PathLike[str],
+    *,
+    dataset: str,
+    split: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+) -> dict:
+    """Evaluate an index or a duplicate scorer, with the options of :func:`evaluate_classifier`.
+
+    ``pit2015_twitter_paraphrase``: ``f1``, ``average_precision``, ``threshold``, ``n`` of the duplicate
+    decision (see :func:`triage.duplicates.evaluate_duplicates`). ``ibm_twitter_customer_care`` (an index):
+    ``hit_at_1``, ``hit_at_5``, ``n`` of link suggestion with the dev conversations of the default data root as
+    memory and ``split`` of ``data_dir`` as queries, leave-one-conversation-out on dev (see
+    :func:`triage.links.evaluate_link_index`).
+    """
+    kind = lookup_kind(path)
+    start = time.perf_counter()
+    if dataset == "pit2015_twitter_paraphrase":
+        from triage.duplicates import evaluate_duplicates
+
+        metrics = evaluate_duplicates(path, split=split, data_dir=data_dir)
+    elif dataset == "ibm_twitter_customer_care":
+        if kind != "index":
+            raise InputError(f"{path} is a duplicate scorer; link suggestion needs an index folder (triage index build).")
+        from triage.links import evaluate_link_index
+
+        metrics = evaluate_link_index(path, split=split, data_dir=data_dir)
+    else:
+        raise InputError(
+            f"an {kind} is evaluated on pit2015_twitter_paraphrase (duplicates) or ibm_twitter_customer_care (links), "
+            f"got --dataset {dataset!r}."
+        )
+    metrics.update({"model": str(path), "kind": kind, "dataset": dataset, "split": split,
+                    "seconds": round(time.perf_counter() - start, 3)})
     if output is not None:
         out = Path(output)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -534,7 +534,8 @@ class MentionIndex:
         self._invalidate(set(codes.tolist()))
 
     def compact(self) -> Self:
-        """Drop removed rows for good (renumbering the rest) and rebuild the FAISS index if there is one."""
+        """Drop removed rows for good, renumbering the rest (the FAISS index keeps its lists; results do not
+        change)."""
         if self._dead == 0:
             return self
         live = np.flatnonzero(self._alive[: self._size])
@@ -551,10 +552,11 @@ class MentionIndex:
         self._size, self._dead = live.size, 0
         self._invalidate(set(range(len(self._brand_names))))
         if self._ann is not None:
-            if len(self) < self.exact_limit:
-                self._ann = None
-            else:
-                self._build_ann()
+            # Same coarse lists and codes, new row ids: search results do not change.
+            self._ann.reset()
+            for chunk in range(0, self._size, 65536):
+                rows = np.arange(chunk, min(chunk + 65536, self._size), dtype=np.int64)
+                self._ann.add_with_ids(self._vectors[rows], rows)
         return self
 
     # ------------------------------------------------------------------------------------------ FAISS
@@ -825,7 +827,8 @@ class MentionIndex:
         """Write the index to the folder ``path``, crash-safe: the old index stays loadable until the end.
 
         A new generation folder is written and synced first; ``index.json`` is then replaced atomically;
-        older generations are deleted last. Removed rows are compacted away first.
+        older generations are deleted last. Removed rows are kept (flagged) until they are a quarter of the
+        rows, then compacted away first (search results do not change).
 
         Args:
             path: the index folder (created if needed; an existing non-index, non-empty folder is refused).
@@ -849,7 +852,8 @@ class MentionIndex:
                 )
         if self.dim is None:
             raise InputError("nothing to save: the index has no encoder and no vectors yet (dimension unknown).")
-        self.compact()
+        if self._dead > 0.25 * self._size:
+            self.compact()  # removed rows are saved (flagged) until they are a quarter of all rows
         folder.mkdir(parents=True, exist_ok=True)
         previous = _read_manifest(folder) if (folder / INDEX_FILE).is_file() else None
         number = 1 + (int(previous.get("generation", "g0")[1:7]) if previous and _is_generation(
@@ -939,7 +943,7 @@ class MentionIndex:
         if encoder is not None:
             chosen = encoder if isinstance(encoder, Encoder) else make_encoder(encoder)
             recorded = None if enc_info is None else enc_info.get("spec")
-            if recorded is None or chosen.spec() != recorded:
+            if recorded is None or _comparable(chosen.spec()) != _comparable(recorded):
                 raise ArtifactError(
                     f"{manifest_file}: the index was built with encoder {recorded!r}, but {chosen.spec()!r} was "
                     "passed; its vectors are not comparable. Query with the index's own encoder "
@@ -983,6 +987,11 @@ class MentionIndex:
 
 # ---------------------------------------------------------------------------------------------- file helpers
 # Small module-level functions, one per file, so that tests can simulate a crash at any step of a save.
+
+
+def _comparable(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """An encoder spec without the settings that do not change its vectors (batch size, device)."""
+    return {k: v for k, v in spec.items() if k not in ("batch_size", "device")}
 
 
 def _is_generation(name: str) -> bool:

@@ -1,0 +1,188 @@
+"""Repeated-question clusters: group near-duplicate mentions of a batch or a time window.
+
+:func:`community_detection` is a plain function over unit embeddings, chunked so that the similarity matrix
+is never held whole (in the spirit of sentence-transformers' ``community_detection``, written anew here):
+
+1. every mention's neighbourhood is the set of mentions (itself included) with cosine similarity
+   ``>= threshold``;
+2. mentions with at least ``min_size`` neighbours are candidate centres, taken by neighbourhood size, largest
+   first (ties: lower index first);
+3. each centre not yet in a cluster takes its neighbours not yet in a cluster; the group is kept when it
+   still has ``min_size`` members.
+
+Clusters do not overlap; a mention in none is not reported. :func:`repeated_questions` adds what reports
+need: size, first and last seen, a representative text (the centre), the share of members answered with a
+self-service link; big clusters with no link are FAQ candidates.
+
+Example:
+    >>> import numpy as np
+    >>> X = np.array([[1, 0], [0.99, 0.14], [0, 1], [0.1, 0.99], [0.7, -0.7]], dtype=np.float32)
+    >>> X /= np.linalg.norm(X, axis=1, keepdims=True)
+    >>> community_detection(X, threshold=0.9, min_size=2)
+    [[0, 1], [2, 3]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from triage.errors import InputError
+
+__all__ = ["community_detection", "repeated_questions", "QuestionCluster"]
+
+
+def _check_embeddings(embeddings: object) -> np.ndarray:
+    matrix = np.asarray(embeddings, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise InputError(f"embeddings must be a 2-d array (one row per mention), got shape {matrix.shape}.")
+    if not np.isfinite(matrix).all():
+        raise InputError("embeddings contain NaN or infinite values.")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+def community_detection(
+    embeddings: np.ndarray,
+    *,
+    threshold: float = 0.75,
+    min_size: int = 2,
+    chunk_size: int = 1024,
+) -> list[list[int]]:
+    """Non-overlapping groups of mentions whose embeddings are within ``threshold`` cosine of a centre.
+
+    Args:
+        embeddings: one row per mention (normalised here).
+        threshold: cosine similarity from which two mentions count as the same question.
+        min_size: smallest group reported.
+        chunk_size: rows of the similarity matrix computed at a time (memory: ``chunk_size * n`` floats).
+
+    Returns:
+        Groups as lists of row indices, the centre first, then by decreasing similarity to the centre
+        (ties: lower index first); groups ordered by size, largest first (ties: centre order).
+    """
+    X = _check_embeddings(embeddings)
+    if isinstance(min_size, bool) or not isinstance(min_size, int) or min_size < 1:
+        raise InputError(f"min_size must be a positive int, got {min_size!r}.")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InputError(f"chunk_size must be a positive int, got {chunk_size!r}.")
+    n = X.shape[0]
+    if n == 0:
+        return []
+    threshold = np.float32(threshold)
+    counts = np.zeros(n, dtype=np.int64)
+    for start in range(0, n, chunk_size):
+        block = X[start : start + chunk_size] @ X.T
+        counts[start : start + chunk_size] = (block >= threshold).sum(axis=1)
+    # A row always counts itself (cos = 1) unless float error puts it a hair under the threshold.
+    counts = np.maximum(counts, 1)
+    centres = np.flatnonzero(counts >= min_size)
+    centres = centres[np.lexsort((centres, -counts[centres]))]
+    assigned = np.zeros(n, dtype=bool)
+    clusters: list[list[int]] = []
+    for start in range(0, centres.size, chunk_size):
+        chunk = centres[start : start + chunk_size]
+        block = X[chunk] @ X.T
+        for row, centre in zip(block, chunk, strict=True):
+            if assigned[centre]:
+                continue
+            members = np.flatnonzero((row >= threshold) & ~assigned)
+            if centre not in members:
+                members = np.append(members, centre)
+            if members.size < min_size:
+                continue
+            sims = row[members].astype(np.float64)
+            sims[members == centre] = np.inf
+            order = np.lexsort((members, -sims))
+            group = members[order]
+            assigned[group] = True
+            clusters.append(group.tolist())
+    # Stable: equal sizes keep the order in which their centres were taken.
+    clusters.sort(key=len, reverse=True)
+    return clusters
+
+
+@dataclass(frozen=True)
+class QuestionCluster:
+    """A group of mentions asking the same thing.
+
+    Attributes:
+        cluster_id: 0 for the largest group, then 1, ...
+        size: mentions in the group.
+        first_seen, last_seen: earliest and latest ``created_at`` (ISO-8601 as given; None when unknown).
+        representative: the centre's text.
+        representative_id: the centre's id.
+        self_service_share: share of members with a self-service link.
+        top_link: the most common link among members, or None.
+        member_ids: ids of the members, centre first.
+    """
+
+    cluster_id: int
+    size: int
+    first_seen: str | None
+    last_seen: str | None
+    representative: str
+    representative_id: str
+    self_service_share: float
+    top_link: str | None
+    member_ids: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict."""
+        return asdict(self)
+
+
+def repeated_questions(
+    ids: Sequence[str],
+    texts: Sequence[str],
+    embeddings: np.ndarray,
+    *,
+    created_at: Sequence[str | None] | None = None,
+    links: Sequence[str | None] | None = None,
+    threshold: float = 0.75,
+    min_size: int = 3,
+    chunk_size: int = 1024,
+) -> list[QuestionCluster]:
+    """Repeated questions in a batch: :func:`community_detection` plus what a report shows per group.
+
+    Args:
+        ids, texts: the mentions.
+        embeddings: their embeddings (e.g. MiniLM), one row per mention.
+        created_at: ISO-8601 times (strings compare in time order when they share one format and zone).
+        links: the self-service link each was answered with (None: none).
+        threshold, min_size, chunk_size: see :func:`community_detection`.
+
+    Returns:
+        One :class:`QuestionCluster` per group, largest first.
+    """
+    n = len(ids)
+    if len(texts) != n or np.asarray(embeddings).shape[0] != n:
+        raise InputError(f"{n} ids, {len(texts)} texts and {np.asarray(embeddings).shape[0]} embeddings; "
+                         "pass one of each per mention.")
+    for name, values in (("created_at", created_at), ("links", links)):
+        if values is not None and len(values) != n:
+            raise InputError(f"{name} has {len(values)} values for {n} mentions.")
+    out = []
+    for cluster_id, members in enumerate(community_detection(embeddings, threshold=threshold, min_size=min_size,
+                                                             chunk_size=chunk_size)):
+        times = sorted(t for t in (created_at[i] for i in members) if t) if created_at is not None else []
+        member_links = [links[i] for i in members] if links is not None else []
+        with_link = [lk for lk in member_links if lk]
+        top = max(sorted(set(with_link)), key=with_link.count) if with_link else None
+        out.append(
+            QuestionCluster(
+                cluster_id=cluster_id,
+                size=len(members),
+                first_seen=times[0] if times else None,
+                last_seen=times[-1] if times else None,
+                representative=texts[members[0]],
+                representative_id=ids[members[0]],
+                self_service_share=len(with_link) / len(members),
+                top_link=top,
+                member_ids=[ids[i] for i in members],
+            )
+        )
+    return out

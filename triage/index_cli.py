@@ -1,0 +1,254 @@
+"""``triage index ...``: build, grow, query and describe an index of answered mentions (thin typer wrappers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from triage.errors import InputError
+
+__all__ = ["index_app", "read_answered"]
+
+logger = logging.getLogger(__name__)
+
+index_app = typer.Typer(
+    name="index",
+    help="The memory of answered mentions: duplicates and self-service links.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+Columns = dict[str, str | None]
+
+
+def _clear(func: Any) -> Any:
+    # Imported lazily: triage.cli imports this module to register the sub-app.
+    from triage.cli import _clear_errors
+
+    return _clear_errors(func)
+
+
+def read_answered(path: Path, columns: Columns) -> Any:
+    """Read answered mentions from a CSV/JSONL/Parquet file into ``id, text, link, brand, created_at``.
+
+    ``columns`` maps those names to the file's columns (``None``: the file has no such column). A missing id
+    column numbers the rows; rows with an empty text are an error naming the row.
+    """
+    import pandas as pd
+
+    from triage.io import read_table
+
+    frame = read_table(path)
+    text_column = columns.get("text") or "text"
+    if text_column not in frame.columns:
+        raise InputError(f"{path}: no column {text_column!r} (columns: {', '.join(map(str, frame.columns))}); "
+                         "pass --text-column.")
+    out_frame = pd.DataFrame({"text": frame[text_column].astype(object)})
+    for name in ("id", "link", "brand", "created_at"):
+        column = columns.get(name)
+        if column and column in frame.columns:
+            out_frame[name] = frame[column].astype(object).where(frame[column].notna(), None)
+        elif column and name == "id" and column != "id":
+            raise InputError(f"{path}: no id column {column!r}; pass --id-column.")
+        else:
+            out_frame[name] = None
+    if out_frame["id"].isna().all():
+        out_frame["id"] = [str(i) for i in range(len(out_frame))]
+        logger.warning("%s has no id column: rows are numbered from 0", path)
+    out_frame["id"] = [str(v) for v in out_frame["id"]]
+    for i, text in enumerate(out_frame["text"]):
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{path}: row {i + 1} (id {out_frame['id'].iloc[i]!r}) has no text; answered mentions "
+                             "need their text.")
+    for name in ("link", "brand", "created_at"):
+        out_frame[name] = [None if v is None else str(v) for v in out_frame[name]]
+    return out_frame
+
+
+def _options_columns(id_column: str, text_column: str, link_column: str, brand_column: str, time_column: str) -> Columns:
+    return {"id": id_column, "text": text_column, "link": link_column, "brand": brand_column, "created_at": time_column}
+
+
+IdColumn = Annotated[str, typer.Option("--id-column", help="Column with the mention id.")]
+TextColumn = Annotated[str, typer.Option("--text-column", help="Column with the mention text.")]
+LinkColumn = Annotated[str, typer.Option("--link-column", help="Column with the link it was answered with.")]
+BrandColumn = Annotated[str, typer.Option("--brand-column", help="Column with the brand.")]
+TimeColumn = Annotated[str, typer.Option("--time-column", help="Column with the ISO-8601 time.")]
+
+
+@index_app.command("build")
+@_clear
+def build(
+    input_path: Annotated[Path | None, typer.Argument(metavar="[INPUT]", help="Answered mentions: CSV, JSONL or Parquet.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Index folder (replaced, crash-safe).")] = Path("index"),
+    dataset: Annotated[str | None, typer.Option("--dataset", help="Or: ibm_twitter_customer_care conversations.")] = None,
+    split: Annotated[str, typer.Option("--split", help="Split of --dataset.")] = "dev",
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Dataset root for --dataset.")] = None,
+    encoder: Annotated[str, typer.Option("--encoder", help="minilm, static or finetuned.")] = "minilm",
+    id_column: IdColumn = "id",
+    text_column: TextColumn = "text",
+    link_column: LinkColumn = "link",
+    brand_column: BrandColumn = "brand",
+    time_column: TimeColumn = "created_at",
+    exact_limit: Annotated[int, typer.Option("--exact-limit", min=1, help="Exact search below this many mentions.")] = 20_000,
+    duplicate_threshold: Annotated[
+        float | None, typer.Option("--duplicate-threshold", help="Cosine from which a mention repeats a stored one.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Build an index of answered mentions from a file (text and link columns) or the IBM care conversations."""
+    from triage.cli import _setup_logging
+    from triage.index import MentionIndex
+    from triage.links import LinkSettings, care_conversations
+
+    _setup_logging(verbose)
+    if (input_path is None) == (dataset is None):
+        raise InputError("give either an INPUT file or --dataset ibm_twitter_customer_care")
+    if dataset is not None:
+        if dataset != "ibm_twitter_customer_care":
+            raise InputError(f"--dataset builds from ibm_twitter_customer_care conversations, got {dataset!r}.")
+        frame = care_conversations(split, data_dir=data_dir)
+    else:
+        frame = read_answered(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column))
+    index = MentionIndex(encoder, exact_limit=exact_limit)
+    with console.status(f"encoding {len(frame):,} answered mentions with {encoder} ..."):
+        index.add_batch(frame["id"].tolist(), frame["text"].tolist(), links=frame["link"].tolist(),
+                        brands=frame["brand"].tolist(), created_at=frame["created_at"].tolist())
+    settings: dict[str, Any] = {"links": LinkSettings().to_dict()}
+    if duplicate_threshold is not None:
+        settings["duplicates"] = {"threshold": duplicate_threshold}
+    index.save(output, settings=settings)
+    _print_stats(index.stats(), title=f"{output}")
+
+
+@index_app.command("add")
+@_clear
+def add(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Answered mentions: CSV, JSONL or Parquet.")],
+    id_column: IdColumn = "id",
+    text_column: TextColumn = "text",
+    link_column: LinkColumn = "link",
+    brand_column: BrandColumn = "brand",
+    time_column: TimeColumn = "created_at",
+) -> None:
+    """Add answered mentions to an index (an id already stored is replaced) and save it again."""
+    from triage.index import MentionIndex
+
+    index = MentionIndex.load(index_dir)
+    frame = read_answered(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column))
+    before = len(index)
+    replaced = sum(i in index for i in frame["id"])
+    with console.status(f"adding {len(frame):,} answered mentions ..."):
+        index.add_batch(frame["id"].tolist(), frame["text"].tolist(), links=frame["link"].tolist(),
+                        brands=frame["brand"].tolist(), created_at=frame["created_at"].tolist())
+    index.save(index_dir, settings=index.settings)
+    out.print(f"{index_dir}: {before:,} -> {len(index):,} mentions ({replaced:,} replaced)")
+
+
+@index_app.command("query")
+@_clear
+def query(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    texts: Annotated[list[str], typer.Argument(help="One or more mentions to look up.")],
+    brand: Annotated[str | None, typer.Option("--brand", help="Only answered mentions of this brand.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, help="Neighbours and links per mention.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the nearest answered mentions and the suggested self-service links for each text."""
+    from triage.index import MentionIndex
+    from triage.links import LinkSuggester
+
+    index = MentionIndex.load(index_dir)
+    vectors = index.encode(texts) if len(index) else None
+    found = index.query(texts, k=k, brand=brand, vectors=vectors)
+    links = LinkSuggester(index).suggest(texts, brand, k=k, vectors=vectors)
+    if as_json:
+        payload = [{"text": t, "neighbours": [n.to_dict() for n in nb], "links": [s.to_dict() for s in sl]}
+                   for t, nb, sl in zip(texts, found, links, strict=True)]
+        out.print_json(json.dumps(payload, ensure_ascii=False))
+        return
+    for text, neighbours, suggested in zip(texts, found, links, strict=True):
+        table = Table(title=f"{text[:80]}" + (f"  [brand {brand}]" if brand else ""))
+        for column in ("similarity", "id", "brand", "link", "text"):
+            table.add_column(column, overflow="fold" if column == "text" else "ellipsis",
+                             justify="right" if column == "similarity" else "left")
+        for n in neighbours:
+            table.add_row(f"{n.similarity:.3f}", n.id, n.brand or "", n.link or "", " ".join(n.text.split())[:120])
+        if not neighbours:
+            table.add_row("-", "", "", "", "no answered mention" + (f" of brand {brand}" if brand else ""))
+        out.print(table)
+        if suggested:
+            links_table = Table(title="suggested links")
+            for column in ("score", "support", "link"):
+                links_table.add_column(column, justify="right" if column != "link" else "left")
+            for s in suggested:
+                links_table.add_row(f"{s.score:.3f}", str(s.support), s.link)
+            out.print(links_table)
+
+
+@index_app.command("stats")
+@_clear
+def stats(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Describe an index: mentions, encoder, search mode, brands, links, bytes per mention."""
+    from triage.index import MentionIndex
+
+    info = MentionIndex.load(index_dir).stats()
+    if as_json:
+        out.print_json(json.dumps(info))
+        return
+    _print_stats(info, title=str(index_dir))
+
+
+@index_app.command("train-duplicates")
+@_clear
+def train_duplicates(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scorer folder.")] = Path("models/duplicates-pit2015"),
+    split: Annotated[str, typer.Option("--split", help="PIT-2015 split to train on.")] = "dev",
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Dataset root.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Train the duplicate pair scorer on PIT-2015 pairs (debatable pairs dropped) and save it."""
+    from triage.cli import _setup_logging
+    from triage.duplicates import DuplicateScorer, paraphrase_pairs
+
+    _setup_logging(verbose)
+    pairs = paraphrase_pairs(split, data_dir=data_dir)
+    with console.status(f"training on {len(pairs):,} PIT-2015 {split} pairs ..."):
+        scorer = DuplicateScorer().fit(pairs["text"].tolist(), pairs["text_pair"].tolist(), pairs["label"].tolist(),
+                                       groups=pairs["topic_id"].tolist())
+    scorer.save(output)
+    out.print(f"{output}: {scorer.n_train_:,} pairs, threshold {scorer.threshold_:.3f}, features "
+              f"{', '.join(scorer.feature_names_)}")
+
+
+def _print_stats(info: dict[str, Any], *, title: str) -> None:
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    encoder = info["encoder"]
+    rows = [
+        ("mentions", f"{info['mentions']:,}"),
+        ("encoder", "precomputed vectors" if encoder is None else encoder["kind"]),
+        ("dimension", str(info["dim"])),
+        ("search", info["search"] + (f" ({info['ivf_lists']} lists)" if info["ivf_lists"] else "")),
+        ("with a link", f"{info['with_link']:,} ({info['distinct_links']:,} distinct links)"),
+        ("brands", ", ".join(f"{b}: {n:,}" for b, n in sorted(info["brands"].items(), key=lambda kv: -kv[1])[:10])
+         + (" ..." if len(info["brands"]) > 10 else "")),
+        ("bytes per mention", "-" if info["bytes_per_mention"] is None else f"{info['bytes_per_mention']:,.0f}"),
+    ]
+    for what, value in rows:
+        table.add_row(what, value)
+    out.print(table)
