@@ -257,3 +257,15 @@ def test_pipeline_evaluation_on_twcs_weak_labels(pipeline: TriagePipeline, tmp_p
     assert rates == sorted(rates)  # a higher needs-human threshold never sends more mentions to a person
     assert Path(m["deflection_png"]).is_file() and Path(m["deflection_png"]).stat().st_size > 5000
     assert {"agreement", "automation_rate", "error_rate"} <= set(m["without_in_reply_to"])
+
+
+def test_signals_carry_the_brands_suggested_link(pipeline: TriagePipeline) -> None:
+    branded, other, plain = pipeline.signals([
+        {"id": "s1", "text": "@AcmeHelp my discount code is rejected at checkout", "brand": "AcmeHelp"},
+        {"id": "s2", "text": "@OtherBrand my discount code is rejected at checkout", "brand": "OtherBrand"},
+        {"id": "s3", "text": "my discount code is rejected at checkout"},
+    ], now=NOW)
+    assert branded.suggested_link.link == "https://help.example.com/promo-codes"  # AcmeHelp's only link
+    assert branded.suggested_link.support == 1 and branded.suggested_link.similarity > 0.3
+    assert other.suggested_link.link == "https://other.example.com/codes"  # never another brand's link
+    assert plain.suggested_link is None  # no brand, no suggestion

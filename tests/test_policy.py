@@ -870,3 +870,50 @@ def test_readme_airline_example(airline: Policy) -> None:
         "high priority: travel disrupted ('flight cancelled')",
         "high priority: intent Cancelled Flight (policy)",
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Suggested links from answered mentions of the same brand
+# --------------------------------------------------------------------------------------------------
+
+SUGGESTION = {"link": "https://help.example.com/app/offline", "score": 0.8, "similarity": 0.71, "support": 6}
+
+
+def _with_suggestion(text: str, label: str = "track_order", confidence: float = 0.93, *,
+                     suggestion: dict | None = SUGGESTION, **kwargs: Any) -> Signals:
+    from dataclasses import replace
+
+    return replace(signals(text, label, confidence, brand="AcmeHelp", **kwargs), suggested_link=suggestion)
+
+
+@pytest.mark.parametrize("label, confidence", [("unknown", 0.2), ("track_order", 0.3)])
+def test_an_unsure_intent_takes_the_link_the_team_gave_similar_mentions(label: str, confidence: float) -> None:
+    decision = decide(POLICY, _with_suggestion("@AcmeHelp songs won't download for offline", label, confidence))
+    assert (decision.action, decision.link, decision.review) == ("self_service", SUGGESTION["link"], True)
+    assert decision.rules == ("suggested_link", "review")
+    assert "answered similar mentions of AcmeHelp with this link (score 0.80, closest 0.71, 6 of the nearest)" in decision.reasons[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, suggestion",
+    [
+        ({"needs_human": 0.9}, SUGGESTION),  # a person is needed
+        ({"pii": ["email"]}, SUGGESTION),
+        ({}, {**SUGGESTION, "score": 0.3}),  # weak vote
+        ({}, {**SUGGESTION, "similarity": 0.3}),  # nothing close answered with it
+        ({}, {**SUGGESTION, "similarity": None}),  # the brand's prior alone
+        ({}, None),
+    ],
+)
+def test_no_suggested_link_when_a_person_is_needed_or_the_vote_is_weak(kwargs: dict, suggestion: dict | None) -> None:
+    decision = decide(POLICY, _with_suggestion("@AcmeHelp songs won't download", "unknown", 0.2, suggestion=suggestion, **kwargs))
+    assert decision.action == "human" and "suggested_link" not in decision.rules
+
+
+def test_a_trusted_intent_keeps_its_own_link_and_the_rule_can_be_switched_off() -> None:
+    trusted = decide(POLICY, _with_suggestion("@AcmeHelp where is my parcel", "track_order", 0.93))
+    assert trusted.link == "https://help.example.com/orders/track" and "suggested_link" not in trusted.rules
+    off = policy(suggested_link={"enabled": False})
+    assert decide(off, _with_suggestion("@AcmeHelp songs won't download", "unknown", 0.2)).action == "human"
+    with pytest.raises(PolicyError, match="suggested_link.min_score"):
+        parse_policy({**BASE, "suggested_link": {"min_score": -1}}, source="t")

@@ -5,7 +5,7 @@ The flow, once per batch (a single mention is a batch of one)::
     Mention (validated; a bad row keeps a result with its ``error``)
       -> encode once per distinct encoder, shared by every head and the index     (encode_shared)
       -> heads: intent (with abstention), sentiment, needs_human (+ brand prior), no_reply
-      -> duplicate lookup: the nearest answered mention of the same brand          (MentionIndex)
+      -> duplicate lookup and suggested help link from answered mentions of the brand (MentionIndex, links)
       -> PII scan and redaction                                                    (triage.pii)
       -> policy -> action, link, queue, priority, review, reasons                  (triage.policy)
       -> TriageResult
@@ -51,7 +51,15 @@ from triage.classifier import ABSTAIN_LABEL, TextClassifier, encode_shared
 from triage.errors import ArtifactError, InputError, TriageError
 from triage.pii import pii_types, redact
 from triage.policy import Policy, Signals, decide, load_policy
-from triage.schema import DuplicateResult, IntentResult, Mention, SentimentResult, TriageResult, text_problem
+from triage.schema import (
+    DuplicateResult,
+    IntentResult,
+    Mention,
+    SentimentResult,
+    SuggestedLink,
+    TriageResult,
+    text_problem,
+)
 
 __all__ = ["PIPELINE_FILE", "DuplicateSettings", "PipelineConfig", "TriagePipeline", "HeadOutputs"]
 
@@ -112,6 +120,7 @@ class HeadOutputs:
     needs_human: list[float | None]
     no_reply: list[float | None]
     duplicate_of: list[DuplicateResult | None]
+    suggested_link: list[SuggestedLink | None]
 
 
 class TriagePipeline:
@@ -294,14 +303,18 @@ class TriagePipeline:
         if self.no_reply is not None:
             column = [str(c) for c in self.no_reply.classes_].index("no_reply")
             no_reply = [round(float(p), 6) for p in self.no_reply.predict_proba_features(features["no_reply"])[:, column]]
-        duplicates = self._duplicates(mentions, models, features)
-        return HeadOutputs(intents, sentiments, needs_human, no_reply, duplicates)
+        duplicates, suggestions = self._lookups(mentions, models, features)
+        return HeadOutputs(intents, sentiments, needs_human, no_reply, duplicates, suggestions)
 
-    def _duplicates(self, mentions: Sequence[Mention], models: list[TextClassifier], features: dict[str, Any]
-                    ) -> list[DuplicateResult | None]:
+    def _lookups(self, mentions: Sequence[Mention], models: list[TextClassifier], features: dict[str, Any]
+                 ) -> tuple[list[DuplicateResult | None], list[SuggestedLink | None]]:
+        """Per mention: the answered mention it repeats (nearest of the same brand, at least
+        ``duplicates.threshold`` similar, with a link) and the help link suggested from the brand's answered
+        mentions (:class:`~triage.links.LinkSuggester`; mentions without a brand get none)."""
         index = self.index
+        n = len(mentions)
         if index is None or len(index) == 0:
-            return [None] * len(mentions)
+            return [None] * n, [None] * n
         vectors = None
         key = index.encoder.sharing_key() if index.encoder is not None else None
         if key is not None:  # reuse a head's pass when it ran the same encoder on the same normalised texts
@@ -309,18 +322,37 @@ class TriagePipeline:
                 if model.encoder_.sharing_key() == key and bool(model.normalize) == bool(index.normalize_text):
                     vectors = features[role]
                     break
+        if vectors is None:
+            vectors = index.encode([m.text for m in mentions])
         settings = self.config.duplicates
+        ids = [m.id for m in mentions]
         brands = [m.brand if settings.same_brand else None for m in mentions]
-        neighbours = index.query([m.text for m in mentions] if vectors is None else None, k=1, vectors=vectors,
-                                 brand=brands, exclude_ids=[m.id for m in mentions])
-        out: list[DuplicateResult | None] = []
+        neighbours = index.query(None, k=1, vectors=vectors, brand=brands, exclude_ids=ids)
+        duplicates: list[DuplicateResult | None] = []
         for found in neighbours:
             best = found[0] if found else None
             if best is None or best.similarity < settings.threshold or not best.link:
-                out.append(None)
+                duplicates.append(None)
             else:
-                out.append(DuplicateResult(id=best.id, similarity=round(min(1.0, best.similarity), 6), link=best.link))
-        return out
+                duplicates.append(DuplicateResult(id=best.id, similarity=round(min(1.0, best.similarity), 6),
+                                                  link=best.link))
+        suggestions: list[SuggestedLink | None] = [None] * n
+        branded = [i for i, m in enumerate(mentions) if m.brand]
+        if self.policy.suggested_link.enabled and branded:
+            from triage.links import LinkSuggester
+
+            if getattr(self, "_suggester", None) is None or self._suggester.index is not index:
+                self._suggester = LinkSuggester(index)
+            found = self._suggester.suggest(vectors=vectors[branded], brands=[mentions[i].brand for i in branded],
+                                            k=1, exclude_ids=[ids[i] for i in branded])
+            for i, top in zip(branded, found, strict=True):
+                if top:
+                    best = top[0]
+                    suggestions[i] = SuggestedLink(link=best.link, score=round(best.score, 6),
+                                                   similarity=None if best.best_similarity is None
+                                                   else round(min(1.0, best.best_similarity), 6),
+                                                   support=best.support)
+        return duplicates, suggestions
 
     def signals(
         self,
@@ -366,6 +398,7 @@ class TriagePipeline:
                         mention=mention, intent=heads.intent[j], sentiment=heads.sentiment[j],
                         needs_human=heads.needs_human[j], needs_human_threshold=threshold,
                         duplicate_of=heads.duplicate_of[j], no_reply=heads.no_reply[j], pii=pii_types(mention.text),
+                        suggested_link=heads.suggested_link[j],
                         region=regions[position] if regions is not None else None, now=now,
                     )
                 except (TriageError, ValueError) as exc:  # one mention's bad signal must not sink the batch

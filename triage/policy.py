@@ -22,9 +22,12 @@ Rule order (the first rule that decides wins; every fired rule is named in ``rea
 7. **no_reply**: praise and thanks, venting with no request, chatter, spam, or the pipeline's no-reply
    score -> ``no_reply``; never when the mention asks or reports something (a question mark or a request
    or problem word).
-8. **unknown**: the intent model abstained -> the policy's ``unknown`` entry (default: human, general).
-9. **low confidence**: intent confidence below ``thresholds.review`` -> ``human`` decides.
-10. **intent map**: the intent's entry (or ``default`` for an intent missing from the map); at or above
+8. **suggested_link**: the intent model is unsure (rules 9 and 10 below would hand it to a person) and the index
+   suggests a help link the team answered similar mentions of the same brand with -> that link, proposed for
+   review.
+9. **unknown**: the intent model abstained -> the policy's ``unknown`` entry (default: human, general).
+10. **low confidence**: intent confidence below ``thresholds.review`` -> ``human`` decides.
+11. **intent map**: the intent's entry (or ``default`` for an intent missing from the map); at or above
     ``thresholds.auto`` it is automatic, between ``review`` and ``auto`` a self-service link is proposed
     with ``review: true``.
 
@@ -93,6 +96,7 @@ from triage.schema import (
     Mention,
     Priority,
     SentimentResult,
+    SuggestedLink,
     TriageResult,
 )
 from triage.yaml_config import read_yaml_mapping, validation_message
@@ -106,6 +110,7 @@ __all__ = [
     "NoReplyRule",
     "FollowUpRule",
     "DuplicateRule",
+    "SuggestedLinkRule",
     "CrisisEvent",
     "Policy",
     "Signals",
@@ -121,7 +126,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 RULE_ORDER: tuple[str, ...] = (
-    "crisis", "pii", "follow_up", "priority", "needs_human", "duplicate", "no_reply", "unknown",
+    "crisis", "pii", "follow_up", "priority", "needs_human", "duplicate", "no_reply", "suggested_link", "unknown",
     "low_confidence", "intent",
 )
 """The rules in the order they decide (see the module docstring)."""
@@ -559,6 +564,17 @@ class FollowUpRule(_Strict):
         self._closing, self._thanks, self._failed = _Cues(self.closing), _Cues(self.thanks), _Cues(self.failed)
 
 
+class SuggestedLinkRule(_Strict):
+    """When the intent model is unsure (``unknown``, or confidence below ``thresholds.review``) and no rule needs a
+    person, propose the link the team answered the most similar mentions of the same brand with (``review: true``:
+    a person confirms it) instead of handing the mention to a person."""
+
+    enabled: bool = True
+    min_score: float = Field(default=0.5, ge=0.0, description="Least aggregated vote of the suggestion.")
+    min_similarity: float = Field(default=0.5, ge=-1.0, le=1.0,
+                                  description="Least similarity of the closest answered mention with that link.")
+
+
 class DuplicateRule(_Strict):
     """A repeat of an answered question gets that answer's link."""
 
@@ -659,6 +675,7 @@ class Policy(_Strict):
     no_reply: NoReplyRule = Field(default_factory=NoReplyRule)
     follow_up: FollowUpRule = Field(default_factory=FollowUpRule)
     duplicate: DuplicateRule = Field(default_factory=DuplicateRule)
+    suggested_link: SuggestedLinkRule = Field(default_factory=SuggestedLinkRule)
     crisis_events: list[CrisisEvent] = Field(default_factory=list, description="Active and planned crisis events.")
 
     @field_validator("help_base_url")
@@ -830,6 +847,7 @@ class Signals:
             similarity threshold), or ``None``.
         no_reply: a no-reply probability from an optional classifier, or ``None``.
         pii: the PII types found in the text.
+        suggested_link: the index's best help link for the mention's brand, or ``None``.
         region: where the mention comes from, when the pipeline knows (for crisis events).
         now: the decision time: crisis windows for mentions without ``created_at``.
     """
@@ -842,6 +860,7 @@ class Signals:
     duplicate_of: DuplicateResult | None = None
     no_reply: float | None = None
     pii: list[str] | None = None
+    suggested_link: SuggestedLink | None = None
     region: str | None = None
     now: datetime = field(default_factory=_utc_now)
 
@@ -851,6 +870,8 @@ class Signals:
         self.sentiment = _model(self.sentiment, SentimentResult, "sentiment")
         if self.duplicate_of is not None:
             self.duplicate_of = _model(self.duplicate_of, DuplicateResult, "duplicate_of")
+        if self.suggested_link is not None:
+            self.suggested_link = _model(self.suggested_link, SuggestedLink, "suggested_link")
         self.needs_human = _probability(self.needs_human, "needs_human")
         self.needs_human_threshold = _probability(self.needs_human_threshold, "needs_human_threshold")
         self.no_reply = _probability(self.no_reply, "no_reply")
@@ -884,6 +905,7 @@ class _Facts:
     duplicate_of: DuplicateResult | None
     no_reply: float | None
     pii: tuple[str, ...]
+    suggested_link: SuggestedLink | None
     region: str | None
     now: datetime
 
@@ -909,6 +931,7 @@ def _facts(signals: Signals) -> _Facts:
         duplicate_of=signals.duplicate_of,
         no_reply=signals.no_reply,
         pii=tuple(signals.pii or ()),
+        suggested_link=signals.suggested_link,
         region=signals.region,
         now=signals.now,
     )
@@ -1135,9 +1158,23 @@ def _decide(policy: Policy, f: _Facts) -> Decision:
         if reason is not None:
             return Decision(action="no_reply", reasons=tuple([reason] + notes), rules=("no_reply",))
 
+    def suggested(head: str) -> Decision | None:
+        rule, found = policy.suggested_link, f.suggested_link
+        if not rule.enabled or found is None or found.score < rule.min_score:
+            return None
+        if found.similarity is None or found.similarity < rule.min_similarity:
+            return None
+        reason = (f"{head}; the team answered similar mentions of {f.brand or 'this brand'} with this link "
+                  f"(score {found.score:.2f}, closest {found.similarity:.2f}, {found.support} of the nearest): "
+                  "self-service link proposed for review")
+        return Decision(action="self_service", link=found.link, review=True, reasons=tuple([reason] + notes),
+                        rules=("suggested_link", "review"))
+
     # 8. the intent model abstained
     if intent.label == "unknown":
         head = f"intent model abstained (unknown, top {intent.confidence:.2f})"
+        if entry.action == "human" and (proposal := suggested(head)) is not None:
+            return proposal
         if entry.action == "human":
             return human(entry.queue or policy.fallback_queue, ["unknown"], [f"{head}: a person in queue {entry.queue} decides"] + notes)
         return Decision(action="self_service", link=policy.link(entry), review=True, reply=entry.reply,
@@ -1145,6 +1182,9 @@ def _decide(policy: Policy, f: _Facts) -> Decision:
 
     # 9. low confidence
     if intent.confidence < t.review:
+        proposal = suggested(f"intent {intent.label} {intent.confidence:.2f} < review {t.review:.2f}")
+        if proposal is not None:
+            return proposal
         return human(policy.fallback_queue, ["low_confidence"],
                      [f"intent {intent.label} {intent.confidence:.2f} < review {t.review:.2f}: a person decides"] + notes)
 

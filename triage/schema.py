@@ -144,6 +144,16 @@ class DuplicateResult(BaseModel):
     link: str | None = Field(default=None, description="The link the earlier answer gave, if any.")
 
 
+class SuggestedLink(BaseModel):
+    """The help link a care team most often answered similar mentions of the same brand with (from the index)."""
+
+    link: str = Field(description="The suggested URL.")
+    score: float = Field(ge=0.0, description="Aggregated vote of the nearest answered mentions plus the brand's prior.")
+    similarity: float | None = Field(default=None, ge=-1.0, le=1.0,
+                                     description="Cosine similarity of the closest answered mention with that link.")
+    support: int = Field(default=0, ge=0, description="How many of the nearest answered mentions got this link.")
+
+
 class TriageResult(BaseModel):
     """The decision for one mention: one action, where it goes, and why.
 
