@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 DATA   ?= ../shared/data
-# The default sentiment models `make demo` builds when missing (the minilm tier: `make models-all`).
-DEFAULT_MODELS := models/sentiment-tfidf models/sentiment-static
+# The parts of the default pipeline (models/defaults/pipeline.yaml) that `make demo` builds when missing, and the
+# static sentiment model (the fast tier). Other tiers: `make models-all`.
+DEFAULT_MODELS := models/sentiment-tfidf models/sentiment-static models/intent-bitext-tfidf models/needs-human-tfidf \
+	models/no-reply-minilm
+DEFAULT_INDEX := models/index-answered/index.json
 DEMO_INPUT := $(DATA)/twcs/spotifycares_requests/support_requests.csv
 
 .PHONY: demo test install models models-all lint bench clean
@@ -24,15 +27,19 @@ models/%/config.json: training/%.yaml | $(STAMP)
 	@echo "==> training $* (missing) from $<"
 	$(BIN)/triage train $< --verbose
 
-models: $(addsuffix /config.json,$(DEFAULT_MODELS))
+models: $(addsuffix /config.json,$(DEFAULT_MODELS)) $(DEFAULT_INDEX)
+
+$(DEFAULT_INDEX): | $(STAMP)
+	@echo "==> building the index of answered mentions (missing)"
+	$(BIN)/python -m triage.answered models/index-answered
 
 models-all: models models/sentiment-minilm/config.json \
 	models/airline-sentiment-tfidf/config.json models/airline-sentiment-static/config.json \
 	models/airline-sentiment-minilm/config.json
 
 demo: models
-	@echo "==> scoring real customer mentions ($(DEMO_INPUT))"
-	$(BIN)/triage score $(DEMO_INPUT) --id-column tweet_id --model models/sentiment-tfidf -o out/demo_sentiment.parquet
+	@echo "==> triaging real customer mentions ($(DEMO_INPUT)) with the default pipeline"
+	$(BIN)/triage score $(DEMO_INPUT) --id-column tweet_id --pipeline models/defaults -o out/demo_triage.parquet
 
 test: install
 	$(BIN)/pytest -q

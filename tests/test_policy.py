@@ -899,8 +899,8 @@ def test_an_unsure_intent_takes_the_link_the_team_gave_similar_mentions(label: s
     [
         ({"needs_human": 0.9}, SUGGESTION),  # a person is needed
         ({"pii": ["email"]}, SUGGESTION),
-        ({}, {**SUGGESTION, "score": 0.3}),  # weak vote
-        ({}, {**SUGGESTION, "similarity": 0.3}),  # nothing close answered with it
+        ({}, {**SUGGESTION, "score": 0.1}),  # weak vote
+        ({}, {**SUGGESTION, "similarity": 0.35}),  # nothing close answered with it
         ({}, {**SUGGESTION, "similarity": None}),  # the brand's prior alone
         ({}, None),
     ],

@@ -7,6 +7,7 @@ threads kept apart from training. For every labelled mention the pipeline's acti
 - ``agreement``: ``human`` -> action ``human``; ``self_service`` -> an automated action (``self_service``, or
   ``no_reply``, which needs no person either);
 - ``automation_rate``: the share of mentions the pipeline handles without a person (the deflection);
+  ``automatic_rate``: the same without the proposals marked ``review`` (a person confirms those);
 - ``error_rate``: among the automated mentions, the share a care team gave to a person (the cost of deflecting);
 - the confusion matrix (weak label x action) and the deflection curve: automation and error rates as the
   needs-human threshold moves, with the models run once (:meth:`~triage.pipeline.TriagePipeline.signals`).
@@ -90,6 +91,7 @@ def action_metrics(labels: Sequence[str], results: Sequence[TriageResult]) -> di
         "errors": len(results) - n,
         "agreement": agree / n,
         "automation_rate": len(automated) / n,
+        "automatic_rate": sum(1 for r in results if r.error is None and r.action in AUTOMATED and not r.review) / n,
         "error_rate": wrong / len(automated) if automated else 0.0,
         "human_recall": sum(1 for y, a in rows if y == "human" and a == "human") / humans if humans else None,
         "action_shares": {a: sum(1 for _, aa in rows if aa == a) / n for a in ACTIONS},
