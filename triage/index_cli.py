@@ -180,7 +180,7 @@ def query(
     for text, neighbours, suggested in zip(texts, found, links, strict=True):
         table = Table(title=f"{text[:80]}" + (f"  [brand {brand}]" if brand else ""))
         for column in ("similarity", "id", "brand", "link", "text"):
-            table.add_column(column, overflow="fold" if column == "text" else "ellipsis",
+            table.add_column(column, overflow="fold" if column in ("text", "link") else "ellipsis",
                              justify="right" if column == "similarity" else "left")
         for n in neighbours:
             table.add_row(f"{n.similarity:.3f}", n.id, n.brand or "", n.link or "", " ".join(n.text.split())[:120])
@@ -190,7 +190,8 @@ def query(
         if suggested:
             links_table = Table(title="suggested links")
             for column in ("score", "support", "link"):
-                links_table.add_column(column, justify="right" if column != "link" else "left")
+                links_table.add_column(column, justify="right" if column != "link" else "left",
+                                       overflow="fold")
             for s in suggested:
                 links_table.add_row(f"{s.score:.3f}", str(s.support), s.link)
             out.print(links_table)
