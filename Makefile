@@ -9,9 +9,11 @@ DATA   ?= ../shared/data
 DEFAULT_MODELS := models/sentiment-tfidf models/sentiment-static models/intent-bitext-tfidf models/needs-human-tfidf \
 	models/no-reply-minilm
 DEFAULT_INDEX := models/index-answered/index.json
+# what `triage evaluate` scores on PIT-2015 and the IBM conversations (issue 4): the pair scorer and the IBM index
+RETRIEVAL := models/duplicates-pit2015/duplicates.json models/index-ibm-minilm/index.json
 DEMO_INPUT := $(DATA)/twcs/spotifycares_requests/support_requests.csv
 
-.PHONY: demo test install models models-all lint bench clean
+.PHONY: demo test install models models-all pipeline-airline lint bench clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing triage (torch 2.13.0 CPU first)"
@@ -27,7 +29,15 @@ models/%/config.json: training/%.yaml | $(STAMP)
 	@echo "==> training $* (missing) from $<"
 	$(BIN)/triage train $< --verbose
 
-models: $(addsuffix /config.json,$(DEFAULT_MODELS)) $(DEFAULT_INDEX)
+models: $(addsuffix /config.json,$(DEFAULT_MODELS)) $(DEFAULT_INDEX) $(RETRIEVAL)
+
+models/duplicates-pit2015/duplicates.json: | $(STAMP)
+	@echo "==> training the duplicate pair scorer on PIT-2015 dev (missing)"
+	$(BIN)/triage index train-duplicates -o models/duplicates-pit2015
+
+models/index-ibm-minilm/index.json: | $(STAMP)
+	@echo "==> indexing the IBM dev conversations (missing)"
+	$(BIN)/triage index build --dataset ibm_twitter_customer_care --split dev -o models/index-ibm-minilm
 
 $(DEFAULT_INDEX): | $(STAMP)
 	@echo "==> building the index of answered mentions (missing)"
@@ -36,6 +46,8 @@ $(DEFAULT_INDEX): | $(STAMP)
 models-all: models models/sentiment-minilm/config.json \
 	models/airline-sentiment-tfidf/config.json models/airline-sentiment-static/config.json \
 	models/airline-sentiment-minilm/config.json
+
+pipeline-airline: models models/complaint-reason-airline-tfidf/config.json models/airline-sentiment-tfidf/config.json
 
 demo: models
 	@echo "==> triaging real customer mentions ($(DEMO_INPUT)) with the default pipeline"

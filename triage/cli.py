@@ -133,7 +133,7 @@ def evaluate(
     _setup_logging(verbose)
     from triage.evaluation import evaluate_classifier
 
-    if (model_dir / "pipeline.yaml").is_file():
+    if (model_dir / "pipeline.yaml").is_file() or (model_dir.suffix in (".yaml", ".yml") and model_dir.is_file()):
         _evaluate_pipeline(model_dir, dataset=dataset, split=split, data_dir=data_dir, output=output, plot=plot)
         return
     if (dataset is None) == (file is None):
