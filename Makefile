@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DATA   ?= ../shared/data
 # The parts of the default pipeline (models/defaults/pipeline.yaml) that `make demo` builds when missing, and the
 # static sentiment model (the fast tier). Other tiers: `make models-all`.
-DEFAULT_MODELS := models/sentiment-tfidf models/sentiment-static models/intent-bitext-tfidf models/needs-human-tfidf \
+DEFAULT_MODELS := models/sentiment-tfidf models/sentiment-static models/intent-bitext-oos-minilm models/needs-human-tfidf \
 	models/no-reply-minilm
 DEFAULT_INDEX := models/index-answered/index.json
 # what `triage evaluate` scores on PIT-2015 and the IBM conversations (issue 4): the pair scorer and the IBM index

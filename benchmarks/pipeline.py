@@ -55,6 +55,19 @@ def main() -> None:
     m = action_metrics(val_labels, [pipeline.decide(s, policy=off) for s in val_signals])
     suggestion_rows.append({"min_score": "off", "min_similarity": "-", **{
         k: m[k] for k in ("agreement", "automation_rate", "automatic_rate", "error_rate")}})
+    intent_rows = []
+    from triage.artifacts import load_classifier
+
+    for name in ("intent-bitext-tfidf", "intent-bitext-minilm", "intent-bitext-oos-minilm"):
+        if not (MODELS_DIR / name / "config.json").is_file():
+            continue
+        other = TriagePipeline(intent=load_classifier(MODELS_DIR / name), sentiment=pipeline.sentiment,
+                               needs_human=pipeline.needs_human, no_reply=pipeline.no_reply, index=pipeline.index,
+                               policy=pipeline.policy, config=pipeline.config)
+        results = other.predict(val_mentions)
+        m = action_metrics(val_labels, results)
+        intent_rows.append({"intent model": name, "unknown": sum(r.intent.label == "unknown" for r in results) / len(results),
+                            **{k: m[k] for k in ("agreement", "automation_rate", "automatic_rate", "error_rate")}})
     duplicate_rows = []
     for threshold in (0.6, 0.7, 0.8, 0.9, 1.01):
         config = pipeline.config.model_copy(update={"duplicates": pipeline.config.duplicates.model_copy(
@@ -121,6 +134,11 @@ def main() -> None:
               "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['min_score']} | {r['min_similarity']} | {r['agreement']:.3f} | {r['automation_rate']:.3f} | "
               f"{r['automatic_rate']:.3f} | {r['error_rate']:.3f} |" for r in suggestion_rows]
+    lines += ["", "Intent model of the pipeline, validation threads (`unknown`: share of mentions the model abstains on):",
+              "", "| intent model | unknown | agreement | automation_rate | automatic_rate | error_rate |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['intent model']} | {r['unknown']:.3f} | {r['agreement']:.3f} | {r['automation_rate']:.3f} | "
+              f"{r['automatic_rate']:.3f} | {r['error_rate']:.3f} |" for r in intent_rows]
     lines += ["", "Duplicate threshold (cosine similarity to the nearest answered mention of the same brand; 1.01: "
               "duplicates off), validation threads:", "",
               "| threshold | duplicates found | agreement | automation_rate | error_rate |",
@@ -133,6 +151,7 @@ def main() -> None:
     (HERE / "pipeline.json").write_text(json.dumps({**{k: v for k, v in report.items() if k != "curve"},
                                                     "curve": report["curve"], "duplicates": duplicate_rows,
                                                     "suggested_link_tuning": suggestion_rows,
+                                                    "intent_models": intent_rows,
                                                     "mentions_per_s": per_s, "generated": datetime.now(UTC).isoformat(
                                                         timespec="minutes")}, indent=1, default=str) + "\n")
     print("\n".join(lines))

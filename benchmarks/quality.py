@@ -52,6 +52,7 @@ ROWS: list[Row] = [
     Row("sentiment", "airline-sentiment-minilm", "twitter_airline_sentiment", "test", ("macro_recall",)),
     Row("intent", "intent-bitext-tfidf", "bitext_customer_support", "test", ("accuracy",)),
     Row("intent", "intent-bitext-minilm", "bitext_customer_support", "test", ("accuracy",)),
+    Row("intent", "intent-bitext-oos-minilm", "bitext_customer_support", "test", ("accuracy",)),
     Row("intent", "intent-clinc150-tfidf", "clinc150", "val+oos_val", ("in_scope_accuracy", "oos_recall")),
     Row("intent", "intent-clinc150-minilm", "clinc150", "val+oos_val", ("in_scope_accuracy", "oos_recall")),
     Row("intent", "intent-clinc150-hybrid", "clinc150", "val+oos_val", ("in_scope_accuracy", "oos_recall")),
@@ -147,7 +148,7 @@ def main() -> None:
     pipeline_dir = MODELS_DIR / "defaults"
     if (not args.only or "triage" in args.only) and all(
         (MODELS_DIR / part / "config.json").is_file()
-        for part in ("intent-bitext-tfidf", "sentiment-tfidf", "needs-human-tfidf", "no-reply-minilm")
+        for part in ("intent-bitext-oos-minilm", "sentiment-tfidf", "needs-human-tfidf", "no-reply-minilm")
     ) and (MODELS_DIR / "index-answered" / "index.json").is_file():
         from triage.pipeline import TriagePipeline
         from triage.pipeline_eval import evaluate_pipeline_on_twcs

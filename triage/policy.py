@@ -191,7 +191,8 @@ DEFAULT_REQUESTS: tuple[str, ...] = (
     "wrong", "missing", "never", "not", "no longer", "doesn't", "does not", "don't", "won't", "isn't",
     "didn't", "haven't", "hasn't", "refund", "cancel*", "fix", "error", "fail*", "late", "delay*", "lost",
     "any update", "update me", "dm", "reply", "respond", "contact", "call me", "email me", "asap", "urgent",
-    "charged", "complain*",
+    "charged", "complain*", "crash*", "freez*", "stuck", "bug", "bugs", "buggy", "glitch*", "keeps", "outage",
+    "slow", "disappear*", "declined", "locked out", "hacked",
 )
 DEFAULT_SPAM: tuple[str, ...] = (
     "giveaway", "promo code", "discount code", "coupon", "free followers", "follow back", "followback",
