@@ -110,6 +110,19 @@ def _write_json(path: Path, payload: dict) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n", encoding="utf-8")
 
 
+def replace_folder(staging: Path, path: Path) -> None:
+    """Move the complete folder ``staging`` to ``path``; an existing ``path`` is moved aside first and removed only
+    once the new folder is in place, so a crash leaves the old or the new folder, never a half-written one."""
+    if path.exists():
+        backup = path.with_name(f".{path.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        os.replace(path, backup)
+        os.replace(staging, path)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(staging, path)
+
+
 def _training_facts(model: TextClassifier, training: dict | None) -> dict:
     """``training`` plus what the model learned after its head (a needs-human decision threshold, brand prior
     and recalibration), so a model saved without a recipe keeps them."""
@@ -179,14 +192,7 @@ def save_classifier(
         config["files"] = {p.relative_to(staging).as_posix(): _digest(p) for p in files}
         _write_json(staging / CONFIG, config)
         write_model_card(staging, config, metrics or {})
-        if path.exists():
-            backup = path.with_name(f".{path.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(path, backup)
-            os.replace(staging, path)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, path)
+        replace_folder(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -199,6 +199,8 @@ class TriagePipeline:
         """Copy every part into ``path`` (``models/<role>/``, ``index/``, ``policy.yaml``) with a ``pipeline.yaml``
         that names them, so the folder stands alone. Written beside, then swapped in: an existing pipeline folder
         at ``path`` is replaced whole only once the new one is complete."""
+        from triage.artifacts import replace_folder
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -220,16 +222,9 @@ class TriagePipeline:
             config["policy"] = "policy.yaml"
             config["help_base_url"] = None  # already in the saved policy
             (staging / PIPELINE_FILE).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-            if path.exists():
-                if not (path / PIPELINE_FILE).is_file():
-                    raise InputError(f"{path} exists and is not a pipeline folder; choose another path")
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-                os.replace(staging, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(staging, path)
+            if path.exists() and not (path / PIPELINE_FILE).is_file():
+                raise InputError(f"{path} exists and is not a pipeline folder; choose another path")
+            replace_folder(staging, path)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
