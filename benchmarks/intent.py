@@ -133,7 +133,7 @@ def new_model(recipe: Recipe, encoder: Encoder) -> TextClassifier:
     return TextClassifier(
         encoder=encoder, C=recipe.head.C, class_weight=recipe.head.class_weight, max_iter=recipe.head.max_iter,
         calibration=recipe.calibration, normalize=recipe.normalize, task=recipe.task, random_state=recipe.seed,
-        abstain=recipe.abstain.model_dump() if recipe.abstain else None,
+        abstain=recipe.abstain.model_dump() if recipe.abstain else None, calibration_folds=recipe.calibration_folds,
     )
 
 

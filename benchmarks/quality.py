@@ -170,7 +170,7 @@ def main() -> None:
                          "model": "models/defaults", "metric": metric, "value": report[metric], "ece": None,
                          "train_s": None, "mentions_per_s": per_s})
 
-    columns = ["task", "dataset", "split", "tier", "metric", "value", "ece", "train_s", "mentions_per_s"]
+    columns = ["task", "dataset", "split", "tier", "model", "metric", "value", "ece", "train_s", "mentions_per_s"]
 
     def fmt(row: dict, column: str) -> str:
         value = row[column]

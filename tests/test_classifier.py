@@ -147,3 +147,16 @@ def test_heads_on_the_same_pretrained_encoder_share_one_encoding_pass(
     calls.clear()
     encode_shared([sentiment, raw], batch)
     assert calls == ["static", "static"]
+
+
+def test_calibration_folds_add_the_training_rows_scored_out_of_fold(tiny: pd.DataFrame, tmp_path: Path) -> None:
+    texts, labels = tiny["text"].tolist(), tiny["label"].tolist()
+    # three validation rows, all labelled wrong: alone they push the temperature up (softer probabilities)
+    wrong = {"negative": "positive", "positive": "neutral", "neutral": "negative"}
+    val_x, val_y = texts[:3], [wrong[y] for y in labels[:3]]
+    alone = TextClassifier("tfidf", C=100.0).fit(texts, labels, X_val=val_x, y_val=val_y)
+    pooled = TextClassifier("tfidf", C=100.0, calibration_folds=3).fit(texts, labels, X_val=val_x, y_val=val_y)
+    assert pooled.temperature_ < alone.temperature_
+    pooled.save(tmp_path / "m")
+    loaded = TextClassifier.load(tmp_path / "m")
+    assert loaded.calibration_folds == 3 and loaded.temperature_ == pytest.approx(pooled.temperature_)

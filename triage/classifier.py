@@ -170,6 +170,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         normalize: apply tweet normalisation (handles, URLs, entities, whitespace) before encoding.
         task: what the labels mean (``"sentiment"``, ``"intent"``, ...); stored with the model.
         random_state: seed for the cross-validation folds and the solver.
+        calibration_folds: with validation data, also fit the temperature on the training rows' logits from
+            this many cross-validation folds (0: validation rows only). A few hundred validation rows leave the
+            temperature noisy; the training rows scored out of fold add many more.
         abstain: ``None`` (always predict a known label) or an :class:`AbstainParams` (or its dict): predict
             ``unknown`` when a text fits no known label.
 
@@ -191,6 +194,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         task: str = "classification",
         random_state: int = 0,
         abstain: AbstainParams | Mapping[str, Any] | None = None,
+        calibration_folds: int = 0,
     ) -> None:
         self.encoder = encoder
         self.C = C
@@ -201,6 +205,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.task = task
         self.random_state = random_state
         self.abstain = abstain
+        self.calibration_folds = calibration_folds
 
     # -- features ---------------------------------------------------------------------------
     def _prepare(self, texts: Any) -> list[str]:
@@ -272,9 +277,14 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         else:
             cal_labels, cal_logits = None, None
         if cal_labels is not None and self.calibration == "temperature":
-            known = np.isin(cal_labels, self.classes_)
-            y_known = np.searchsorted(self.classes_, cal_labels[known])
-            self.temperature_ = fit_temperature(cal_logits[known][:, self.known_columns_], y_known)
+            t_logits, t_labels = cal_logits, cal_labels
+            if has_val and self.calibration_folds >= 2:
+                cv_logits, cv_index = self._cross_val_logits(head_features, head_labels, folds=self.calibration_folds)
+                t_logits = np.vstack([cal_logits, cv_logits])
+                t_labels = np.concatenate([cal_labels, head.classes_[cv_index]])
+            known = np.isin(t_labels, self.classes_)
+            y_known = np.searchsorted(self.classes_, t_labels[known])
+            self.temperature_ = fit_temperature(t_logits[known][:, self.known_columns_], y_known)
         if abstain is not None:
             self._fit_threshold(abstain, cal_logits, cal_labels, "validation" if has_val else "cross-validation")
         logger.info("fitted %s head on %d texts; temperature %.3f", self.task, len(texts), self.temperature_)

@@ -145,6 +145,11 @@ class Recipe(_Strict):
         default=None, description="Brand prior and recalibration of a needs_human model (task needs_human only)."
     )
     calibration: Literal["temperature", "none"] = "temperature"
+    calibration_folds: int = Field(
+        default=0, ge=0, le=20,
+        description="Also fit the temperature on the training rows scored by this many cross-validation folds "
+        "(0: the validation rows only).",
+    )
     normalize: bool = True
     seed: int = 0
     data: DataSection

@@ -189,6 +189,7 @@ def train_recipe(
         class_weight=recipe.head.class_weight,
         max_iter=recipe.head.max_iter,
         calibration=recipe.calibration,
+        calibration_folds=recipe.calibration_folds,
         normalize=recipe.normalize,
         task=recipe.task,
         random_state=recipe.seed,
