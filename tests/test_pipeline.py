@@ -269,3 +269,19 @@ def test_signals_carry_the_brands_suggested_link(pipeline: TriagePipeline) -> No
     assert branded.suggested_link.support == 1 and branded.suggested_link.similarity > 0.3
     assert other.suggested_link.link == "https://other.example.com/codes"  # never another brand's link
     assert plain.suggested_link is None  # no brand, no suggestion
+
+
+def test_a_mention_without_a_brand_addresses_its_first_named_handle(pipeline: TriagePipeline) -> None:
+    from triage.pipeline import _addressed_handle
+
+    assert _addressed_handle("@12345 @AcmeHelp my order") == "AcmeHelp"  # anonymised customers are skipped
+    assert _addressed_handle("mail me at jo@example.com") is None and _addressed_handle("no handle") is None
+    inferred, given = pipeline.signals([
+        {"id": "b1", "text": "@AcmeHelp my discount code is rejected at checkout"},
+        {"id": "b2", "text": "@AcmeHelp my discount code is rejected at checkout", "brand": "OtherBrand"},
+    ], now=NOW)
+    assert inferred.mention.brand == "AcmeHelp" and inferred.suggested_link.link == "https://help.example.com/promo-codes"
+    assert given.mention.brand == "OtherBrand"  # a given brand is kept
+    off = TriagePipeline(intent=pipeline.intent, sentiment=pipeline.sentiment, policy=pipeline.policy,
+                         index=pipeline.index, config=pipeline.config.model_copy(update={"infer_brand": False}))
+    assert off.signals([{"id": "b3", "text": "@AcmeHelp my discount code"}], now=NOW)[0].mention.brand is None

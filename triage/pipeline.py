@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -94,6 +95,11 @@ class PipelineConfig(_Strict):
     help_base_url: str | None = Field(default=None, description="Replaces the policy's help_base_url.")
     duplicates: DuplicateSettings = Field(default_factory=DuplicateSettings)
     intent_top_k: int = Field(default=3, ge=1, le=20, description="Runners-up reported in intent.top.")
+    infer_brand: bool = Field(
+        default=True,
+        description="A mention without a brand addresses the first @handle of its text (not an anonymised all-digit "
+        "one): its brand prior and suggested links follow that handle.",
+    )
 
 
 def _read_config(folder: Path) -> PipelineConfig:
@@ -379,6 +385,10 @@ class TriagePipeline:
                     versions=versions)
             else:
                 seen.add(mention.id)
+                if mention.brand is None and self.config.infer_brand:
+                    handle = _addressed_handle(mention.text)
+                    if handle is not None:
+                        mention = mention.model_copy(update={"brand": handle})
                 valid.append((position, mention))
         if valid:
             heads = self.heads([m for _, m in valid])
@@ -437,6 +447,17 @@ class TriagePipeline:
 
     def __repr__(self) -> str:
         return f"TriagePipeline({', '.join(f'{k}={v!r}' for k, v in self.versions_.items())})"
+
+
+_HANDLE = re.compile(r"(?<![\w@])@(\w{1,15})\b")
+
+
+def _addressed_handle(text: str) -> str | None:
+    """The first @handle of a text that is a name, not an anonymised number (twcs writes customers as @12345)."""
+    for match in _HANDLE.finditer(text):
+        if not match.group(1).isdigit():
+            return match.group(1)
+    return None
 
 
 def _row_id(row: Any, position: int) -> str:
