@@ -104,7 +104,7 @@ def main() -> None:
         "",
         f"Reference: the needs-human weak labels of the internal twcs test threads ({report['n']} mentions, "
         f"{labels_human} `human`, {report['n'] - labels_human} `self_service`). Agreement: `human` -> action human, "
-        "`self_service` -> an automated action (self_service or no_reply). Automation rate: mentions handled without "
+        "`self_service` -> action self_service (every labelled mention was answered, so no_reply agrees with neither). Automation rate: mentions handled without "
         "a person. Error rate: automated mentions that the care team gave to a person.",
         "",
         "| setting | agreement | automation_rate | automatic_rate (no review) | error_rate | human_recall |",

@@ -250,7 +250,7 @@ def test_pipeline_evaluation_on_twcs_weak_labels(pipeline: TriagePipeline, tmp_p
     assert sum(sum(row.values()) for row in m["confusion"].values()) == m["n"]
     assert set(m["confusion"]) == {"human", "self_service"}
     humans = m["confusion"]["human"]
-    agreed = humans["human"] + m["confusion"]["self_service"]["self_service"] + m["confusion"]["self_service"]["no_reply"]
+    agreed = humans["human"] + m["confusion"]["self_service"]["self_service"]  # no_reply agrees with no answered mention
     assert m["agreement"] == pytest.approx(agreed / m["n"])
     assert m["human_recall"] == pytest.approx(humans["human"] / sum(humans.values()))
     rates = [p["automation_rate"] for p in m["curve"]]
@@ -285,3 +285,14 @@ def test_a_mention_without_a_brand_addresses_its_first_named_handle(pipeline: Tr
     off = TriagePipeline(intent=pipeline.intent, sentiment=pipeline.sentiment, policy=pipeline.policy,
                          index=pipeline.index, config=pipeline.config.model_copy(update={"infer_brand": False}))
     assert off.signals([{"id": "b3", "text": "@AcmeHelp my discount code"}], now=NOW)[0].mention.brand is None
+
+
+def test_twcs_column_names_are_read_as_mention_fields() -> None:
+    from triage.scoring import mentions_from_frame
+
+    frame = pd.DataFrame({"tweet_id": ["5"], "text": ["@AcmeHelp iPhone 6s"], "author_id": ["115712"],
+                          "in_response_to_tweet_id": ["4.0"], "inbound": ["True"]})
+    [row] = mentions_from_frame(frame, id_column="tweet_id")
+    assert row == {"id": "5", "text": "@AcmeHelp iPhone 6s", "author": "115712", "in_reply_to": "4"}
+    both = frame.assign(in_reply_to="9")  # the Mention name wins over the alias
+    assert mentions_from_frame(both, id_column="tweet_id")[0]["in_reply_to"] == "9"

@@ -917,3 +917,10 @@ def test_a_trusted_intent_keeps_its_own_link_and_the_rule_can_be_switched_off() 
     assert decide(off, _with_suggestion("@AcmeHelp songs won't download", "unknown", 0.2)).action == "human"
     with pytest.raises(PolicyError, match="suggested_link.min_score"):
         parse_policy({**BASE, "suggested_link": {"min_score": -1}}, source="t")
+
+
+def test_a_follow_up_answering_an_agents_question_is_never_chatter() -> None:
+    text = "@AcmeHelp iPhone 6s, iOS 11"
+    assert decide(POLICY, signals(text, "unknown", 0.2)).action == "no_reply"  # a stray remark: chatter
+    answer = decide(POLICY, signals(text, "unknown", 0.2, in_reply_to="agent-1"))
+    assert answer.action != "no_reply" and "no_reply" not in answer.rules

@@ -4,8 +4,8 @@ The reference is the needs-human weak labels of :mod:`triage.weak_labels` (``hum
 customer to a person or a private channel; ``self_service``: it answered publicly with a link or steps) on twcs
 threads kept apart from training. For every labelled mention the pipeline's action is compared with the label:
 
-- ``agreement``: ``human`` -> action ``human``; ``self_service`` -> an automated action (``self_service``, or
-  ``no_reply``, which needs no person either);
+- ``agreement``: ``human`` -> action ``human``, ``self_service`` -> action ``self_service``; every labelled
+  mention was answered by its team, so ``no_reply`` agrees with neither (``no_reply_rate`` counts them);
 - ``automation_rate``: the share of mentions the pipeline handles without a person (the deflection);
   ``automatic_rate``: the same without the proposals marked ``review`` (a person confirms those);
 - ``error_rate``: among the automated mentions, the share a care team gave to a person (the cost of deflecting);
@@ -82,7 +82,8 @@ def action_metrics(labels: Sequence[str], results: Sequence[TriageResult]) -> di
         raise InputError("no mention could be triaged: nothing to evaluate")
     label_names = sorted({y for y, _ in rows})
     confusion = {y: {a: sum(1 for yy, aa in rows if yy == y and aa == a) for a in ACTIONS} for y in label_names}
-    agree = sum(1 for y, a in rows if (y == "human") == (a == "human"))
+    # every labelled mention was answered by its team: no_reply agrees with neither label
+    agree = sum(1 for y, a in rows if y == a)
     automated = [(y, a) for y, a in rows if a in AUTOMATED]
     wrong = sum(1 for y, _ in automated if y == "human")
     humans = sum(1 for y, _ in rows if y == "human")
@@ -93,6 +94,7 @@ def action_metrics(labels: Sequence[str], results: Sequence[TriageResult]) -> di
         "automation_rate": len(automated) / n,
         "automatic_rate": sum(1 for r in results if r.error is None and r.action in AUTOMATED and not r.review) / n,
         "error_rate": wrong / len(automated) if automated else 0.0,
+        "no_reply_rate": sum(1 for _, a in rows if a == "no_reply") / n,
         "human_recall": sum(1 for y, a in rows if y == "human" and a == "human") / humans if humans else None,
         "action_shares": {a: sum(1 for _, aa in rows if aa == a) / n for a in ACTIONS},
         "confusion": confusion,

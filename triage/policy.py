@@ -1142,7 +1142,9 @@ def _decide(policy: Policy, f: _Facts) -> Decision:
 
     # 7. nothing to act on
     nr = policy.no_reply
-    if nr.enabled and not request:
+    # a follow-up is no_reply only when it closes the conversation (rule 3): one that answers an agent's
+    # question ("iPhone 6s, iOS 11") is what the agent waits for
+    if nr.enabled and not request and f.in_reply_to is None:
         reason = None
         if f.no_reply is not None and nr.probability is not None and f.no_reply >= nr.probability:
             reason = f"no_reply {f.no_reply:.2f} >= {nr.probability:.2f}: nothing to act on"

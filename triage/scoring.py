@@ -7,7 +7,8 @@ repeated id, a bad Mention field) are written with an ``error`` instead of being
 
 A pipeline reads ``id`` and ``text`` (or the columns named) and every other Mention field present as a column
 of the same name: ``brand``, ``author``, ``created_at`` (ISO-8601, or twcs's ``Tue Oct 31 22:10:47 +0000
-2017``), ``channel``, ``in_reply_to``, ``followers``, ``verified``.
+2017``), ``channel``, ``in_reply_to``, ``followers``, ``verified``; twcs's ``in_response_to_tweet_id`` and
+``author_id`` are read as ``in_reply_to`` and ``author`` when those columns are absent.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ def score_frame(
 # ---------------------------------------------------------------------------------------------- pipeline rows
 
 MENTION_COLUMNS = ("brand", "author", "created_at", "channel", "in_reply_to", "followers", "verified")
+# twcs's own column names for the same fields, read when the Mention name is not a column
+COLUMN_ALIASES = {"in_reply_to": "in_response_to_tweet_id", "author": "author_id"}
 # (name, arrow type): every TriageResult field; nested ones flattened, lists and dicts as JSON text
 RESULT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("id", pa.string()), ("action", pa.string()), ("link", pa.string()), ("queue", pa.string()),
@@ -155,12 +158,16 @@ def mentions_from_frame(frame: pd.DataFrame, *, text_column: str = "text", id_co
     """One Mention dict per row: ``id`` and ``text`` from the named columns, every other Mention field from the
     column of the same name when present (empty cells are None). Values are not validated here: the pipeline
     gives a row it cannot read an ``error``."""
-    extra = [c for c in MENTION_COLUMNS if c in frame.columns and c not in (text_column, id_column)]
+    extra = {}  # Mention field -> column
+    for name in MENTION_COLUMNS:
+        column = name if name in frame.columns else COLUMN_ALIASES.get(name)
+        if column in frame.columns and column not in (text_column, id_column):
+            extra[name] = column
     rows = []
-    for record in frame[[id_column, text_column, *extra]].to_dict("records"):
+    for record in frame[[id_column, text_column, *extra.values()]].to_dict("records"):
         row = {"id": None if _missing(record[id_column]) else _mention_id(record[id_column]), "text": record[text_column]}
-        for column in extra:
-            value = record[column]
+        for column, source in extra.items():
+            value = record[source]
             if _missing(value):
                 continue
             if column == "created_at":
