@@ -571,7 +571,7 @@ class SuggestedLinkRule(_Strict):
     a person confirms it) instead of handing the mention to a person."""
 
     enabled: bool = True
-    min_score: float = Field(default=0.2, ge=0.0, description="Least aggregated vote of the suggestion.")
+    min_score: float = Field(default=0.15, ge=0.0, description="Least aggregated vote of the suggestion.")
     min_similarity: float = Field(default=0.4, ge=-1.0, le=1.0,
                                   description="Least similarity of the closest answered mention with that link.")
 
