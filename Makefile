@@ -37,7 +37,7 @@ models/duplicates-pit2015/duplicates.json: | $(STAMP)
 
 models/index-ibm-minilm/index.json: | $(STAMP)
 	@echo "==> indexing the IBM dev conversations (missing)"
-	$(BIN)/triage index build --dataset ibm_twitter_customer_care --split dev -o models/index-ibm-minilm
+	$(BIN)/triage index build --dataset ibm_twitter_customer_care --split dev --keep-handles -o models/index-ibm-minilm
 
 $(DEFAULT_INDEX): | $(STAMP)
 	@echo "==> building the index of answered mentions (missing)"

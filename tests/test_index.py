@@ -179,6 +179,25 @@ def test_save_load_with_an_encoder(static_encoder, tmp_path: Path) -> None:
     MentionIndex.load(tmp_path / "idx", encoder={"kind": "static", "batch_size": 7})  # batch size does not matter
 
 
+def test_keep_handles_is_saved_and_changes_what_is_encoded(static_encoder, tmp_path: Path) -> None:
+    text = "@YouTubeTV my stream keeps buffering"
+    plain, kept = MentionIndex(static_encoder), MentionIndex(static_encoder, keep_handles=True)
+    assert not np.allclose(plain.encode([text]), kept.encode([text]))
+    # the text is already normalised apart from its handle: keep_handles encodes it exactly as written
+    assert np.allclose(kept.encode([text]), np.asarray(static_encoder.encode([text])), atol=1e-5)
+    kept.add_batch(["1"], [text], links=["https://help/tv"], brands=["Google"])
+    kept.save(tmp_path / "kept")
+    loaded = MentionIndex.load(tmp_path / "kept")
+    assert loaded.keep_handles and loaded.normalize_text
+    assert np.allclose(loaded.encode([text]), kept.encode([text]))
+    assert not MentionIndex.load(_saved_plain(plain, tmp_path)).keep_handles
+
+
+def _saved_plain(index: MentionIndex, tmp_path: Path) -> Path:
+    index.add_batch(["1"], ["@AcmeHelp hi"], links=["https://help/x"], brands=["Acme"])
+    return index.save(tmp_path / "plain")
+
+
 @pytest.mark.parametrize("step", ["_write_vectors", "_write_mentions", "_write_ann", "_commit_manifest"])
 def test_an_interrupted_save_leaves_the_old_index_loadable(step: str, tmp_path: Path, monkeypatch) -> None:
     index, vectors, ids, _ = filled(n=1200, exact_limit=1000)

@@ -15,6 +15,7 @@ from triage.links import (
     evaluate_link_index,
     evaluate_links,
     hits_at,
+    link_title,
 )
 
 
@@ -88,3 +89,48 @@ def test_ibm_dev_leave_one_out_with_the_static_tier(static_encoder) -> None:
     assert metrics["brand_most_frequent"]["hit_at_1"] == pytest.approx(194 / 525)
     assert metrics["hit_at_1"] > metrics["brand_most_frequent"]["hit_at_1"]
     assert metrics["hit_at_5"] >= 0.55
+
+
+def test_link_titles_are_the_words_of_the_path() -> None:
+    assert link_title("https://help.dropbox.com/installs-integrations/desktop/high-cpu-usage") == (
+        "installs integrations high cpu usage")
+    assert link_title("https://help.minecraft.net/hc/en-us/articles/360034636712-Minecraft-Usernames") == "minecraft usernames"
+    assert link_title("https://support.spotify.com/faq/promotion#how-do-i-submit-music") == "how do submit music"
+    for nameless in ("https://support.apple.com/en-us/HT201269", "https://support.google.com/accounts/answer/46526",
+                     "https://help.minecraft.net/hc/en-us", "doc:17"):
+        assert link_title(nameless) == ""
+
+
+def titled_index(static_encoder) -> MentionIndex:
+    """Two identical answered mentions (an even vote) with two links; only /reset-your-password has a title."""
+    return MentionIndex(static_encoder).add_batch(
+        ["a", "b"], ["it does not work", "it does not work"], links=["https://h/x/reset-your-password", "https://h/kb/12345"],
+        brands=["Acme", "Acme"])
+
+
+def test_the_title_term_adds_only_above_its_floor(static_encoder) -> None:
+    index = titled_index(static_encoder)
+    query = index.encode(["reset your password"])  # cosine 1 with the title "reset your password"
+    vote = 0.5  # two identical voters share the softmax vote
+    off = LinkSuggester(index, {"prior_weight": 0.0, "title_weight": 0.0}).suggest(vectors=query, brands=["Acme"])[0]
+    assert off[0].score == pytest.approx(off[1].score) == pytest.approx(vote)  # a tie without titles
+    on = LinkSuggester(index, {"prior_weight": 0.0, "title_weight": 2.0, "title_floor": 0.5}).suggest(
+        vectors=query, brands=["Acme"])[0]
+    assert on[0].link == "https://h/x/reset-your-password"
+    assert on[0].score == pytest.approx(vote + 2.0 * (1.0 - 0.5), abs=1e-4) and on[1].score == pytest.approx(vote)
+    # below the floor the title adds nothing
+    strict = LinkSuggester(index, {"prior_weight": 0.0, "title_weight": 2.0, "title_floor": 0.99})
+    far = strict.suggest(["my parcel never came"], brands=["Acme"])[0]
+    assert far[0].score == pytest.approx(far[1].score)
+    with pytest.raises(InputError, match="title_floor"):
+        LinkSettings(title_floor=2.0).check()
+    with pytest.raises(InputError, match="title_weight"):
+        LinkSettings(title_weight=-1.0).check()
+
+
+def test_an_index_without_an_encoder_skips_the_title_term() -> None:
+    index = MentionIndex(None, dim=2).add_batch(["a", "b"], ["pw", "pw"], links=["https://h/x/reset-your-password", "/b"],
+                                                 brands=["A", "A"], vectors=np.array([[1.0, 0.0]] * 2, dtype=np.float32))
+    query = np.array([[1.0, 0.0]])
+    with_titles = LinkSuggester(index, {"title_weight": 5.0, "title_floor": -1.0}).suggest(vectors=query, brands=["A"])
+    assert with_titles == LinkSuggester(index, {"title_weight": 0.0}).suggest(vectors=query, brands=["A"])

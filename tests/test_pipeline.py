@@ -296,3 +296,18 @@ def test_twcs_column_names_are_read_as_mention_fields() -> None:
     assert row == {"id": "5", "text": "@AcmeHelp iPhone 6s", "author": "115712", "in_reply_to": "4"}
     both = frame.assign(in_reply_to="9")  # the Mention name wins over the alias
     assert mentions_from_frame(both, id_column="tweet_id")[0]["in_reply_to"] == "9"
+
+
+def test_an_index_that_keeps_handles_encodes_its_own_text(parts: dict, monkeypatch) -> None:
+    from triage.encoders import StaticEncoder
+
+    index = MentionIndex("static", keep_handles=True)
+    index.add_batch(["k1"], ["@AcmeHelp the promo code SAVE10 does not work at checkout"],
+                    links=["https://help.example.com/promo-codes"], brands=["AcmeHelp"])
+    seen: list[list[str]] = []
+    original = StaticEncoder.encode
+    monkeypatch.setattr(StaticEncoder, "encode", lambda self, t, **kw: seen.append(list(t)) or original(self, t, **kw))
+    TriagePipeline(**{**parts, "index": index}).predict(
+        [{"id": "1", "text": "@AcmeHelp the promo code SAVE10 fails", "brand": "AcmeHelp"}], now=NOW)
+    # the no_reply head sees '@user ...'; the index is not fed those vectors but encodes the handle as written
+    assert ["@user the promo code SAVE10 fails"] in seen and ["@AcmeHelp the promo code SAVE10 fails"] in seen

@@ -277,3 +277,10 @@ def test_match_key_finds_tweeteval_val_in_semeval_files() -> None:
     found = sum(match_key(t) in keys for t in val)
     assert len(val) == 2000
     assert found >= 1995
+
+
+def test_keep_handles_keeps_them_and_normalises_the_rest() -> None:
+    text = "@YouTubeTV  my stream stops &amp; buffers https://t.co/x1"
+    assert normalize_tweet(text, keep_handles=True) == "@YouTubeTV my stream stops & buffers http"
+    assert normalize_tweet(text) == "@user my stream stops & buffers http"
+    assert normalize_batch([text], keep_handles=True) == [normalize_tweet(text, keep_handles=True)]

@@ -277,6 +277,9 @@ class MentionIndex:
         nprobe: inverted lists FAISS scans per query (more: better recall, slower).
         rerank: FAISS proposes ``rerank * k`` candidates (at least 32) that are re-scored exactly.
         normalize_text: encode :func:`~triage.text.normalize_tweet` of each text (what every model sees).
+        keep_handles: with ``normalize_text``, keep user handles as written instead of ``@user`` (the handle a
+            customer addresses names the product: better help links, ``benchmarks/links.md``); an index
+            with it cannot share the pipeline heads' encoding pass.
 
     Adding an id that is already stored replaces that mention. Texts are encoded once, when added.
 
@@ -296,6 +299,7 @@ class MentionIndex:
         nprobe: int = 32,
         rerank: int = 4,
         normalize_text: bool = True,
+        keep_handles: bool = False,
     ) -> None:
         if isinstance(exact_limit, bool) or not isinstance(exact_limit, int) or exact_limit < 1:
             raise InputError(f"exact_limit must be a positive int, got {exact_limit!r}.")
@@ -313,7 +317,8 @@ class MentionIndex:
         self.exact_limit = exact_limit
         self.nprobe = nprobe
         self.rerank = rerank
-        self.normalize_text = normalize_text
+        self.normalize_text = bool(normalize_text)
+        self.keep_handles = bool(keep_handles)
         self._dim = dim
         self._vectors = np.zeros((0, dim or 0), dtype=np.float32)
         self._alive = np.zeros(0, dtype=bool)
@@ -406,7 +411,7 @@ class MentionIndex:
         items = _texts(texts)
         if self.encoder is None:
             raise InputError("this index has no encoder; pass vectors= (one unit vector per text).")
-        prepared = normalize_batch(items) if self.normalize_text else items
+        prepared = normalize_batch(items, keep_handles=self.keep_handles) if self.normalize_text else items
         return _unit_rows(np.asarray(self.encoder.encode(prepared)), len(items), self.dim, "encoded texts")
 
     # ------------------------------------------------------------------------------------------ adding
@@ -843,6 +848,8 @@ class MentionIndex:
             "dim": self.dim,
             "encoder": None if self.encoder is None else self.encoder.spec(),
             "search": self.search_mode,
+            "text": "as written" if not self.normalize_text else
+                    "normalised, handles kept" if self.keep_handles else "normalised (@user, http)",
             "ivf_lists": None if self._ann is None else int(self._ann.nlist),
             "brands": self.brands,
             "with_link": sum(links.values()),
@@ -925,7 +932,7 @@ class MentionIndex:
             "encoder": None if self.encoder is None else {"kind": self.encoder.kind, "spec": self.encoder.spec(),
                                                           "folder": "encoder"},
             "search": {"exact_limit": self.exact_limit, "nprobe": self.nprobe, "rerank": self.rerank,
-                       "normalize_text": self.normalize_text,
+                       "normalize_text": self.normalize_text, "keep_handles": self.keep_handles,
                        "ann": None if self._ann is None else {"kind": "faiss.IndexIVFScalarQuantizer(QT_8bit)",
                                                               "nlist": int(self._ann.nlist),
                                                               "trained_rows": self._ann_trained_rows}},
@@ -997,6 +1004,7 @@ class MentionIndex:
         index = cls(
             chosen, dim=dim, exact_limit=int(search.get("exact_limit", 20_000)), nprobe=int(search.get("nprobe", 32)),
             rerank=int(search.get("rerank", 4)), normalize_text=bool(search.get("normalize_text", True)),
+            keep_handles=bool(search.get("keep_handles", False)),
         )
         index.settings = dict(manifest.get("settings") or {})
         vectors = _read_vectors(gen_dir / "vectors.npy", rows, dim)

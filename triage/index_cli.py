@@ -103,6 +103,10 @@ def build(
     duplicate_threshold: Annotated[
         float | None, typer.Option("--duplicate-threshold", help="Cosine from which a mention repeats a stored one.")
     ] = None,
+    keep_handles: Annotated[bool, typer.Option(
+        "--keep-handles/--user-handles",
+        help="Encode @handles as written (better help links: the handle names the product) or as @user (shares "
+             "the pipeline heads' encoding pass).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Build an index of answered mentions from a file (text and link columns) or the IBM care conversations."""
@@ -119,7 +123,7 @@ def build(
         frame = care_conversations(split, data_dir=data_dir)
     else:
         frame = read_answered(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column))
-    index = MentionIndex(encoder, exact_limit=exact_limit)
+    index = MentionIndex(encoder, exact_limit=exact_limit, keep_handles=keep_handles)
     with console.status(f"encoding {len(frame):,} answered mentions with {encoder} ..."):
         index.add_batch(frame["id"].tolist(), frame["text"].tolist(), links=frame["link"].tolist(),
                         brands=frame["brand"].tolist(), created_at=frame["created_at"].tolist())
@@ -244,6 +248,7 @@ def _print_stats(info: dict[str, Any], *, title: str) -> None:
         ("mentions", f"{info['mentions']:,}"),
         ("encoder", "precomputed vectors" if encoder is None else encoder["kind"]),
         ("dimension", str(info["dim"])),
+        ("text encoded", info["text"]),
         ("search", info["search"] + (f" ({info['ivf_lists']} lists)" if info["ivf_lists"] else "")),
         ("with a link", f"{info['with_link']:,} ({info['distinct_links']:,} distinct links)"),
         ("brands", ", ".join(f"{b}: {n:,}" for b, n in sorted(info["brands"].items(), key=lambda kv: -kv[1])[:10])

@@ -7,9 +7,14 @@ of those neighbours, not only the first one:
     score(link) = sum over the top ``neighbours`` mentions answered with ``link`` of softmax(similarity / temperature)
                   + prior_weight * share of the brand's answered mentions that got ``link``
 
+                  + title_weight * max(0, cos(mention, title(link)) - title_floor)
+
 The softmax term is the neighbours' vote, weighted towards the closest ones; the prior term is the brand's
 habit (on the IBM care conversations, predicting each brand's most frequent link alone is right a third of
-the time), and breaks ties when the neighbours disagree. The top ``k`` links come back with their scores.
+the time), and breaks ties when the neighbours disagree. The title term (``title_weight`` 0 turns it off)
+compares the mention with the words of the link's own path (``.../article/listen-offline-troubleshooting``
+-> "listen offline troubleshooting", :func:`link_title`), for every link of the brand: help articles are
+named after the problem they solve. The top ``k`` links come back with their scores.
 
 :func:`evaluate_links` gives hit@1 and hit@5, leaving each query's own conversation out of the memory when
 it is stored there (leave-one-conversation-out), and :func:`brand_most_frequent` is the baseline.
@@ -32,6 +37,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+import re
+from urllib.parse import unquote, urlsplit
+
 import numpy as np
 
 from triage.errors import InputError
@@ -49,6 +57,7 @@ __all__ = [
     "evaluate_links",
     "brand_most_frequent",
     "hits_at",
+    "link_title",
     "care_conversations",
     "memory_index",
     "evaluate_link_index",
@@ -87,12 +96,18 @@ class LinkSettings:
         temperature: softmax temperature over their similarities (smaller: the closest counts more).
         prior_weight: weight of the brand's link frequencies.
         min_similarity: neighbours below this cosine similarity do not vote.
+        title_weight: weight of the mention's similarity to the words of each link's path (0: off; 2.0 was
+            chosen on both halves of the IBM dev conversations, ``benchmarks/links.md``).
+        title_floor: title similarities up to this count nothing (only a clear match adds). An index without
+            an encoder (vectors passed in) cannot encode titles and skips the term.
     """
 
     neighbours: int = 20
     temperature: float = 0.1
     prior_weight: float = 0.3
     min_similarity: float = -1.0
+    title_weight: float = 2.0
+    title_floor: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
@@ -116,6 +131,10 @@ class LinkSettings:
             raise InputError(f"temperature must be > 0, got {self.temperature!r}.")
         if not self.prior_weight >= 0:
             raise InputError(f"prior_weight must be >= 0, got {self.prior_weight!r}.")
+        if not self.title_weight >= 0:
+            raise InputError(f"title_weight must be >= 0, got {self.title_weight!r}.")
+        if not -1.0 <= self.title_floor <= 1.0:
+            raise InputError(f"title_floor must be a cosine in [-1, 1], got {self.title_floor!r}.")
 
 
 class LinkSuggester:
@@ -135,6 +154,7 @@ class LinkSuggester:
         self.settings.check()
         self._priors: dict[str | None, Counter[str]] | None = None
         self._priors_version = -1
+        self._titles: dict[str, np.ndarray | None] = {}
 
     def priors(self) -> dict[str | None, Counter[str]]:
         """Per brand (None: mentions without a brand), how many answered mentions got each link."""
@@ -184,6 +204,7 @@ class LinkSuggester:
             min_similarity=s.min_similarity if s.min_similarity > -1 else None,
         )
         priors = self.priors()
+        query_vectors: np.ndarray | None = None
         pooled: Counter[str] | None = None
         excluded = [None] * n if exclude_ids is None else list(exclude_ids)
         out: list[list[LinkSuggestion]] = []
@@ -203,10 +224,41 @@ class LinkSuggester:
                 counts[own.link] -= 1
             total = sum(v for v in counts.values() if v > 0)
             prior = {link: v / total for link, v in counts.items() if v > 0} if total else {}
-            out.append(self._score(found, prior, k))
+            titles = None
+            if s.title_weight > 0 and prior and self.index.encoder is not None:
+                if query_vectors is None:
+                    query_vectors = self._query_vectors(texts, vectors)
+                titles = self._title_scores(query_vectors[len(out)], prior)
+            out.append(self._score(found, prior, k, titles))
         return out
 
-    def _score(self, found: list[Neighbour], prior: Mapping[str, float], k: int) -> list[LinkSuggestion]:
+    def _query_vectors(self, texts: Sequence[str] | None, vectors: np.ndarray | None) -> np.ndarray:
+        if vectors is not None:
+            return np.asarray(vectors, dtype=np.float32)
+        return self.index.encode(list(texts or []))
+
+    def _title_scores(self, query: np.ndarray, candidates: Mapping[str, float]) -> dict[str, float]:
+        """``title_weight * max(0, cos - title_floor)`` for each candidate link with a title."""
+        missing = [link for link in candidates if link not in self._titles]
+        if missing:
+            named = [(link, title) for link in missing if (title := link_title(link))]
+            encoded = self.index.encode([t for _, t in named]) if named else np.zeros((0, self.index.dim))
+            for link in missing:
+                self._titles[link] = None
+            for (link, _), vector in zip(named, encoded, strict=True):
+                self._titles[link] = vector
+        s = self.settings
+        scores: dict[str, float] = {}
+        for link in candidates:
+            vector = self._titles[link]
+            if vector is not None:
+                gain = float(query @ vector) - s.title_floor
+                if gain > 0:
+                    scores[link] = s.title_weight * gain
+        return scores
+
+    def _score(self, found: list[Neighbour], prior: Mapping[str, float], k: int,
+               titles: Mapping[str, float] | None = None) -> list[LinkSuggestion]:
         s = self.settings
         voters = [nb for nb in found if nb.link is not None]
         scores: dict[str, float] = defaultdict(float)
@@ -225,6 +277,8 @@ class LinkSuggester:
         if s.prior_weight > 0:
             for link, share in prior.items():
                 scores[link] += s.prior_weight * share
+        for link, gain in (titles or {}).items():
+            scores[link] += gain
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
         return [
             LinkSuggestion(
@@ -236,6 +290,37 @@ class LinkSuggester:
             )
             for link, score in ranked
         ]
+
+
+_TITLE_WORD = re.compile(r"[^\W\d_]{2,}")
+# Path parts that name no problem: site sections, locales, archive prefixes, file endings.
+_TITLE_STOP = frozenset({"web", "http", "https", "www", "html", "htm", "php", "aspx", "en", "us", "gb", "uk", "hc",
+                         "article", "articles", "answer", "answers", "help", "support", "kb", "document", "docs",
+                         "td", "ba", "t5", "thread", "categories", "category", "page", "index", "faq"})
+
+
+def link_title(url: str) -> str:
+    """The words a help link's own path names it by, or ``""`` when it has none.
+
+    The last two path parts with at least two words each are kept (archive prefixes such as
+    ``web.archive.org/web/2020.../`` are skipped; ids, locales and site sections carry no words).
+
+    Example:
+        >>> link_title("https://web.archive.org/web/20181119063823/https://support.spotify.com/us/article/listen-offline-troubleshooting")
+        'listen offline troubleshooting'
+        >>> link_title("https://support.google.com/youtube/answer/185111")
+        ''
+    """
+    inner = re.split(r"/(?=https?://)", url)[-1]
+    split = urlsplit(inner if "://" in inner else f"https://{inner}")
+    parts = [unquote(p) for p in [*split.path.split("/"), split.fragment] if p]
+    named = []
+    for part in parts:
+        words = [w.lower() for w in _TITLE_WORD.findall(part.replace("_", " ").replace("-", " "))]
+        words = [w for w in words if w not in _TITLE_STOP]
+        if len(words) >= 2:
+            named.append(" ".join(words))
+    return " ".join(named[-2:])
 
 
 def hits_at(truth: Sequence[str | None], ranked: Sequence[Sequence[str]], ks: Sequence[int] = (1, 5)) -> dict[str, float]:
@@ -386,7 +471,8 @@ def memory_index(artifact: MentionIndex, frame: pd.DataFrame) -> MentionIndex:
     """A fresh index of ``frame``'s conversations with ``artifact``'s encoder and search settings; vectors the
     artifact already holds for the same id and text are reused instead of encoded again."""
     memory = MentionIndex(artifact.encoder, dim=artifact.dim, exact_limit=artifact.exact_limit,
-                          nprobe=artifact.nprobe, rerank=artifact.rerank, normalize_text=artifact.normalize_text)
+                          nprobe=artifact.nprobe, rerank=artifact.rerank, normalize_text=artifact.normalize_text,
+                          keep_handles=artifact.keep_handles)
     ids, texts = frame["id"].tolist(), frame["text"].tolist()
     stored = [artifact.get(i) for i in ids]
     if all(s is not None and s.text == t for s, t in zip(stored, texts, strict=True)) and ids:

@@ -320,7 +320,8 @@ class TriagePipeline:
         key = index.encoder.sharing_key() if index.encoder is not None else None
         if key is not None:  # reuse a head's pass when it ran the same encoder on the same normalised texts
             for role, model in zip([r for r in ROLES if getattr(self, r) is not None], models, strict=True):
-                if model.encoder_.sharing_key() == key and bool(model.normalize) == bool(index.normalize_text):
+                same_text = bool(model.normalize) == index.normalize_text and not index.keep_handles
+                if model.encoder_.sharing_key() == key and same_text:
                     vectors = features[role]
                     break
         if vectors is None:

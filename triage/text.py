@@ -58,7 +58,7 @@ def _replace_url(match: re.Match[str]) -> str:
     return "http" + url[len(url.rstrip(_URL_TRAILING)) :]
 
 
-def normalize_tweet(text: str) -> str:
+def normalize_tweet(text: str, *, keep_handles: bool = False) -> str:
     """Normalise one tweet the way every ``triage`` model expects its input.
 
     - user handles (``@AmazonHelp``, twcs's numeric ``@115712``) become ``@user``; e-mail addresses are kept;
@@ -73,6 +73,8 @@ def normalize_tweet(text: str) -> str:
 
     Args:
         text: the raw tweet.
+        keep_handles: keep user handles as written (an index of answered mentions uses it: the handle a
+            customer addresses, ``@YouTubeTV`` rather than ``@Google``, names the product).
 
     Returns:
         The normalised tweet (possibly empty).
@@ -90,15 +92,17 @@ def normalize_tweet(text: str) -> str:
         raise InputError(f"normalize_tweet expected a str, got {type(text).__name__}; pass the tweet's text.")
     text = _unescape_html(text)
     text = _URL_RE.sub(_replace_url, text)
-    text = _HANDLE_RE.sub("@user", text)
+    if not keep_handles:
+        text = _HANDLE_RE.sub("@user", text)
     return _SPACE_RE.sub(" ", text).strip()
 
 
-def normalize_batch(texts: Iterable[str]) -> list[str]:
+def normalize_batch(texts: Iterable[str], *, keep_handles: bool = False) -> list[str]:
     """Apply :func:`normalize_tweet` to every text of a batch, keeping the order.
 
     Args:
         texts: a list (or any iterable other than a single ``str``) of tweets.
+        keep_handles: see :func:`normalize_tweet`.
 
     Returns:
         The normalised tweets, one per input.
@@ -123,7 +127,7 @@ def normalize_batch(texts: Iterable[str]) -> list[str]:
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise InputError(f"texts[{i}] is {type(item).__name__}, expected str.")
-        out.append(normalize_tweet(item))
+        out.append(normalize_tweet(item, keep_handles=keep_handles))
     return out
 
 
