@@ -157,7 +157,7 @@ def main() -> None:
     shipped = next((r for r in rows if r["index"] == SHIPPED and "default" in r["method"]), rows[-1])
     lines += [
         "",
-        f"Shipped ({shipped['index']}, default settings): hit@1 {shipped['hit_at_1']:.3f} "
+        f"Shipped ({shipped['index']}, default settings): hit@1 {shipped['hit_at_1']:.4f} "
         f"({'meets' if shipped['hit_at_1'] >= 0.45 else 'below'} the 0.45 target), hit@5 {shipped['hit_at_5']:.3f} "
         f"({'meets' if shipped['hit_at_5'] >= 0.54 else 'below'} the 0.54 target).",
         "",
