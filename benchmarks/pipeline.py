@@ -39,6 +39,10 @@ def main() -> None:
     pipeline = TriagePipeline.load(args.pipeline)
     mentions, labels = twcs_mentions("test")
     report = evaluate_pipeline(pipeline, mentions, labels, plot=PNG)
+    # The follow-up option that keeps every conversation going on with a person (off in the shipped policy).
+    staying = pipeline.policy.model_copy(update={"follow_up": pipeline.policy.follow_up.model_copy(
+        update={"stay_with_person": True})})
+    stay = action_metrics(labels, [pipeline.decide(s, policy=staying) for s in pipeline.signals(mentions)])
 
     # Tuning on the validation threads (the index holds train threads only): suggested-link floors and the
     # duplicate threshold; the heads run once, the policy is re-applied per setting.
@@ -116,6 +120,8 @@ def main() -> None:
         f"| same, `in_reply_to` removed | {report['without_in_reply_to']['agreement']:.3f} | "
         f"{report['without_in_reply_to']['automation_rate']:.3f} | - | {report['without_in_reply_to']['error_rate']:.3f} | "
         f"{report['without_in_reply_to']['human_recall']:.3f} |",
+        f"| same, `follow_up.stay_with_person: true` | {stay['agreement']:.3f} | {stay['automation_rate']:.3f} | "
+        f"{stay['automatic_rate']:.3f} | {stay['error_rate']:.3f} | {stay['human_recall']:.3f} |",
         "",
         f"{report['with_in_reply_to']} of the {len(mentions)} mentions continue a conversation (`in_reply_to`).",
         "",
@@ -161,6 +167,9 @@ def main() -> None:
                                                     "curve": report["curve"], "duplicates": duplicate_rows,
                                                     "suggested_link_tuning": suggestion_rows,
                                                     "intent_models": intent_rows,
+                                                    "stay_with_person": {k: stay[k] for k in (
+                                                        "agreement", "automation_rate", "automatic_rate",
+                                                        "error_rate", "human_recall")},
                                                     "mentions_per_s": per_s, "generated": datetime.now(UTC).isoformat(
                                                         timespec="minutes")}, indent=1, default=str) + "\n")
     print("\n".join(lines))

@@ -32,12 +32,11 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
-
-import re
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
