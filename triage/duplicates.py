@@ -39,7 +39,7 @@ import numpy as np
 
 from triage.encoders import Encoder, TfidfEncoder, load_encoder, make_encoder
 from triage.errors import ArtifactError, InputError, NotFittedError
-from triage.integrity import file_sha256, library_versions
+from triage.integrity import file_sha256, library_versions, read_json, verify_files
 from triage.text import normalize_batch
 
 if TYPE_CHECKING:
@@ -355,19 +355,11 @@ class DuplicateScorer:
                 f"{file} not found: {folder} is not a saved duplicate scorer. Train one with "
                 "`triage index train-duplicates` or DuplicateScorer.fit(...).save(path)."
             )
-        try:
-            config = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ArtifactError(f"{file} is not valid JSON ({exc}); retrain the scorer.") from exc
+        config = read_json(file, fix="retrain the scorer")
         if not isinstance(config, dict) or config.get("format") != _FORMAT:
             raise ArtifactError(f"{file} is not a triage duplicate scorer; retrain it.")
-        for name, expected in dict(config.get("files", {})).items():
-            target = folder / name
-            if not target.is_file() or file_sha256(target) != expected:
-                raise ArtifactError(
-                    f"{target} is missing or does not match the sha256 recorded in {file}; restore it or retrain the "
-                    "scorer (triage index train-duplicates)."
-                )
+        verify_files(folder, dict(config.get("files", {})), manifest_file=file,
+                     fix="retrain the scorer (triage index train-duplicates)")
         try:
             params = config["params"]
             scorer = cls(encoders=params["encoders"], tfidf=bool(params["tfidf"]), C=float(params["C"]),

@@ -49,7 +49,7 @@ import scipy.sparse as sp
 
 from triage import paths
 from triage.errors import ArtifactError, InputError, NotFittedError
-from triage.integrity import file_sha256, library_versions, package_version
+from triage.integrity import file_sha256, library_versions, package_version, read_json, verify_files
 
 if TYPE_CHECKING:
     from model2vec import StaticModel
@@ -131,12 +131,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
             f"{file} not found: {path} {where}. Save an encoder with Encoder.save(path), or pass the "
             "encoder folder of a trained model."
         )
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(
-            f"{file} is not valid JSON ({exc}); re-save the encoder or retrain the model."
-        ) from exc
+    manifest = read_json(file, fix="re-save the encoder or retrain the model")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("spec"), dict):
         raise ArtifactError(f"{file} has no 'spec' object; re-save the encoder or retrain the model.")
     kind = manifest.get("kind")
@@ -160,20 +155,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 def _verify_files(folder: Path, files: Mapping[str, str], *, manifest_file: Path) -> None:
     """Check that every listed file exists and has the recorded sha256."""
-    for name, expected in files.items():
-        file = folder / name
-        if not file.is_file():
-            raise ArtifactError(
-                f"{file} is missing (listed in {manifest_file}); restore the file, or re-save the encoder / "
-                "retrain the model."
-            )
-        found = file_sha256(file)
-        if found != expected:
-            raise ArtifactError(
-                f"{file} does not match the sha256 recorded in {manifest_file} (expected {expected[:12]}..., "
-                f"found {found[:12]}...): the file was modified or corrupted. Restore it, or re-save the "
-                "encoder / retrain the model."
-            )
+    verify_files(folder, files, manifest_file=manifest_file, fix="re-save the encoder / retrain the model")
 
 
 def _warn_version_drift(manifest: Mapping[str, Any], folder: Path) -> None:

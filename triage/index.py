@@ -56,7 +56,7 @@ import numpy as np
 
 from triage.encoders import Encoder, load_encoder, make_encoder
 from triage.errors import ArtifactError, InputError
-from triage.integrity import file_sha256, library_versions
+from triage.integrity import file_sha256, library_versions, read_json, verify_files
 from triage.text import normalize_batch
 
 if TYPE_CHECKING:
@@ -965,20 +965,7 @@ class MentionIndex:
         manifest_file = folder / INDEX_FILE
         generation = str(manifest["generation"])
         files: dict[str, str] = manifest["files"]
-        for name, expected in files.items():
-            file = folder / name
-            if not file.is_file():
-                raise ArtifactError(
-                    f"{file} is missing (listed in {manifest_file}); restore it or rebuild the index "
-                    "(triage index build)."
-                )
-            found = file_sha256(file)
-            if found != expected:
-                raise ArtifactError(
-                    f"{file} does not match the sha256 recorded in {manifest_file} (expected {expected[:12]}..., "
-                    f"found {found[:12]}...): the file was modified or corrupted. Restore it or rebuild the "
-                    "index (triage index build)."
-                )
+        verify_files(folder, files, manifest_file=manifest_file, fix="rebuild the index (triage index build)")
         gen_dir = folder / generation
         dim, rows = int(manifest["dim"]), int(manifest["rows"])
         saved_encoder: Encoder | None = None
@@ -1147,10 +1134,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{file} not found: {folder} {where}. Build one with `triage index build` or MentionIndex.save(path)."
         )
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{file} is not valid JSON ({exc}); rebuild the index (triage index build).") from exc
+    manifest = read_json(file, fix="rebuild the index (triage index build)")
     if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
         raise ArtifactError(f"{file} is not a triage mention index manifest; rebuild the index (triage index build).")
     if manifest.get("format_version") != _FORMAT_VERSION:

@@ -198,12 +198,14 @@ class LinkSuggester:
         brand_list: list[str | None] = [brands] * n if brands is None or isinstance(brands, str) else list(brands)
         if len(brand_list) != n:
             raise InputError(f"brands has {len(brand_list)} values for {n} mentions; pass one per mention.")
+        if vectors is None and len(self.index) > 0 and self.index.encoder is not None:
+            vectors = self.index.encode(list(texts or []))  # once: the search and the title term share it
         neighbours = self.index.query(
-            texts, k=s.neighbours, brand=brand_list, vectors=vectors, exclude_ids=exclude_ids,
+            None if vectors is not None else texts, k=s.neighbours, brand=brand_list, vectors=vectors,
+            exclude_ids=exclude_ids,
             min_similarity=s.min_similarity if s.min_similarity > -1 else None,
         )
         priors = self.priors()
-        query_vectors: np.ndarray | None = None
         pooled: Counter[str] | None = None
         excluded = [None] * n if exclude_ids is None else list(exclude_ids)
         out: list[list[LinkSuggestion]] = []
@@ -224,17 +226,10 @@ class LinkSuggester:
             total = sum(v for v in counts.values() if v > 0)
             prior = {link: v / total for link, v in counts.items() if v > 0} if total else {}
             titles = None
-            if s.title_weight > 0 and prior and self.index.encoder is not None:
-                if query_vectors is None:
-                    query_vectors = self._query_vectors(texts, vectors)
-                titles = self._title_scores(query_vectors[len(out)], prior)
+            if s.title_weight > 0 and prior and self.index.encoder is not None and vectors is not None:
+                titles = self._title_scores(np.asarray(vectors[len(out)], dtype=np.float32), prior)
             out.append(self._score(found, prior, k, titles))
         return out
-
-    def _query_vectors(self, texts: Sequence[str] | None, vectors: np.ndarray | None) -> np.ndarray:
-        if vectors is not None:
-            return np.asarray(vectors, dtype=np.float32)
-        return self.index.encode(list(texts or []))
 
     def _title_scores(self, query: np.ndarray, candidates: Mapping[str, float]) -> dict[str, float]:
         """``title_weight * max(0, cos - title_floor)`` for each candidate link with a title."""
