@@ -45,3 +45,23 @@ def test_unknown_true_labels_are_kept_with_zero_recall() -> None:
 def test_confusion_png_is_written(tmp_path: Path) -> None:
     path = plot_confusion_matrix([[3, 1], [0, 4]], ["a", "b"], tmp_path / "cm.png", title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ece_floor_shrinks_with_more_rows_and_matches_calibrated_samples() -> None:
+    from triage.metrics import ece_floor
+
+    rng = np.random.default_rng(3)
+    top = rng.uniform(0.5, 1.0, size=4000)
+    proba = np.c_[top, 1 - top]
+    small, large = ece_floor(proba[:100]), ece_floor(proba)
+    assert small > 2 * large > 0
+    # a model that is calibrated by construction scores about its floor, well above zero on 100 rows
+    observed = [expected_calibration_error(proba[:100], rng.random(100) < top[:100]) for _ in range(300)]
+    assert np.mean(observed) == pytest.approx(small, rel=0.15)
+    assert ece_floor(np.array([[1.0, 0.0]] * 50)) == 0.0 and ece_floor(np.zeros((0, 2))) == 0.0
+
+
+def test_classification_metrics_report_the_ece_floor() -> None:
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    metrics = classification_metrics(["a", "b", "b"], ["a", "a", "b"], proba, ["a", "b"])
+    assert 0 < metrics["ece_floor"] < 1

@@ -18,6 +18,7 @@ from sklearn.metrics import (
 __all__ = [
     "ABSTAIN_LABEL",
     "expected_calibration_error",
+    "ece_floor",
     "classification_metrics",
     "top_k_accuracy",
     "out_of_scope_metrics",
@@ -59,6 +60,28 @@ def expected_calibration_error(proba: np.ndarray, correct: np.ndarray, *, n_bins
     return round(float(ece), 10)
 
 
+def ece_floor(proba: np.ndarray, *, n_bins: int = 15, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated model with these confidences would show on this many rows.
+
+    ECE over few rows is biased upwards: even when every top-class confidence is exactly the chance of being
+    right, the binned accuracies scatter around it. This draws ``correct`` from the confidences themselves
+    (``draws`` times, seeded) and returns the mean ECE: an observed ECE near this floor is as calibrated as
+    the sample size can show.
+
+    Example:
+        >>> ece_floor(np.array([[1.0, 0.0]] * 10))
+        0.0
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    if len(proba) == 0:
+        return 0.0
+    confidence = np.clip(proba.max(axis=1), 0.0, 1.0)
+    rng = np.random.default_rng(seed)
+    values = [expected_calibration_error(proba, rng.random(len(confidence)) < confidence, n_bins=n_bins)
+              for _ in range(max(1, int(draws)))]
+    return round(float(np.mean(values)), 10)
+
+
 def classification_metrics(
     y_true: Sequence[str], y_pred: Sequence[str], proba: np.ndarray, classes: Sequence[str]
 ) -> dict:
@@ -93,6 +116,7 @@ def classification_metrics(
         "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "macro_recall": float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "ece": expected_calibration_error(proba, correct),
+        "ece_floor": ece_floor(proba) if proba.ndim == 2 and len(proba) == len(y_true) else None,
         "labels": labels,
         "per_class": {
             label: {
