@@ -5,7 +5,9 @@ Data come from a recipe (registry, needs `datasets`) or from JSONL files of {"te
 (`--train-jsonl/--val-jsonl`, for a machine without the full environment). Optionally writes the tuned
 weights as float16 shards of at most 15 MB (`--shards DIR`) so they can travel.
 
-    python benchmarks/finetune.py --recipe training/airline-sentiment-finetuned.yaml --epochs 2
+    python benchmarks/finetune.py --recipe training/sentiment-finetuned.yaml --epochs 2
+    python benchmarks/finetune.py --recipe training/airline-sentiment-minilm.yaml --max-train 2000 --repeat 2 \
+        --report benchmarks/finetune_repeat.md     # same seed twice: do the figures agree within 0.002?
     python benchmarks/finetune.py --train-jsonl train.jsonl --val-jsonl val.jsonl --base DIR --epochs 2
 """
 
@@ -123,6 +125,32 @@ def import_tuned(shard_dirs: list[Path], base: Path, recipe_path: str, *, head_s
     return {"model": str(out), **{k: metrics["validation"][k] for k in ("n", "macro_recall", "macro_f1", "accuracy", "ece")}}
 
 
+def tune_and_score(train_x: list[str], train_y: list[str], val_x: list[str], val_y: list[str],
+                   params: FinetuneParams, out: str, base: str | None, device: str | None) -> tuple[Path, dict]:
+    """Fine-tune MiniLM with ``params`` into ``out`` and score its layer on the validation texts."""
+    start = time.perf_counter()
+    folder = finetune_minilm(train_x, train_y, out, params=params, base_model=base, device=device)
+    seconds = time.perf_counter() - start
+
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device=device)
+    start = time.perf_counter()
+    embeddings = model.encode(val_x, batch_size=128, normalize_embeddings=True, convert_to_numpy=True)
+    per_second = len(val_x) / (time.perf_counter() - start)
+    classes, proba = head_probabilities(folder, embeddings)
+    predicted = np.asarray(classes)[proba.argmax(axis=1)]
+    return Path(folder), {
+        "n_train": len(train_x), "n_val": len(val_x), "epochs": params.epochs, "lr": params.learning_rate,
+        "seed": params.seed,
+        "macro_recall": round(float(recall_score(val_y, predicted, average="macro")), 4),
+        "macro_f1": round(float(f1_score(val_y, predicted, average="macro")), 4),
+        "accuracy": round(float(accuracy_score(val_y, predicted)), 4),
+        "train_seconds": round(seconds, 1), "val_texts_per_s": round(per_second, 1),
+        "device": str(model.device),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe")
@@ -139,6 +167,9 @@ def main() -> None:
     parser.add_argument("--import-shards", nargs="+", help="build a model from tuned weight shards (with --recipe)")
     parser.add_argument("--head-sample", type=int, default=10_000)
     parser.add_argument("--model-out", help="model folder for --import-shards (default: the recipe's)")
+    parser.add_argument("--max-train", type=int, default=0, help="fine-tune on a seeded sample of this many texts")
+    parser.add_argument("--repeat", type=int, default=1, help="fine-tune this many times with the same seed, report the spread")
+    parser.add_argument("--report", help="with --repeat: write the runs as a markdown table here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.import_shards:
@@ -156,28 +187,38 @@ def main() -> None:
         train_x, train_y, val_x, val_y = from_recipe(args.recipe)
     else:
         (train_x, train_y), (val_x, val_y) = read_jsonl(args.train_jsonl), read_jsonl(args.val_jsonl)
+    if args.max_train and args.max_train < len(train_x):
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(train_x), args.max_train, replace=False))
+        train_x, train_y = [train_x[i] for i in keep], [train_y[i] for i in keep]
     params = FinetuneParams(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed)
-    start = time.perf_counter()
-    folder = finetune_minilm(train_x, train_y, args.out, params=params, base_model=args.base, device=args.device)
-    seconds = time.perf_counter() - start
-
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(folder), device=args.device)
-    start = time.perf_counter()
-    embeddings = model.encode(val_x, batch_size=128, normalize_embeddings=True, convert_to_numpy=True)
-    per_second = len(val_x) / (time.perf_counter() - start)
-    classes, proba = head_probabilities(folder, embeddings)
-    predicted = np.asarray(classes)[proba.argmax(axis=1)]
-    result = {
-        "n_train": len(train_x), "n_val": len(val_x), "epochs": args.epochs, "lr": args.lr, "seed": args.seed,
-        "macro_recall": round(float(recall_score(val_y, predicted, average="macro")), 4),
-        "macro_f1": round(float(f1_score(val_y, predicted, average="macro")), 4),
-        "accuracy": round(float(accuracy_score(val_y, predicted)), 4),
-        "train_seconds": round(seconds, 1), "val_texts_per_s": round(per_second, 1),
-        "device": str(model.device),
-    }
-    print(json.dumps(result))
+    runs = []
+    for run in range(max(1, args.repeat)):
+        folder, result = tune_and_score(train_x, train_y, val_x, val_y, params, args.out, args.base, args.device)
+        result["run"] = run
+        runs.append(result)
+        print(json.dumps(result), flush=True)
+    if len(runs) > 1:
+        spread = {key: round(max(r[key] for r in runs) - min(r[key] for r in runs), 4)
+                  for key in ("macro_recall", "macro_f1", "accuracy")}
+        verdict = "reproducible" if max(spread.values()) <= 0.002 else "NOT reproducible"
+        print(json.dumps({"repeat": len(runs), "spread": spread, "verdict": f"{verdict} within 0.002"}))
+        if args.report:
+            lines = [
+                "# Fine-tuned tier: same seed, same figures?",
+                "",
+                f"`benchmarks/finetune.py --repeat {len(runs)}`, {time.strftime('%Y-%m-%d %H:%M')} UTC, "
+                f"{runs[0]['device']}, source {args.recipe or args.train_jsonl}: {len(train_x):,} training texts"
+                f"{' (a seeded sample)' if args.max_train else ''}, {len(val_x):,} validation texts, {args.epochs} "
+                f"epoch(s), lr {args.lr}, batch {args.batch_size}, seed {args.seed}. Each run fine-tunes from the "
+                "pretrained weights again.",
+                "",
+                "| run | macro_recall | macro_f1 | accuracy | train_seconds |",
+                "|---:|---:|---:|---:|---:|",
+            ]
+            lines += [f"| {r['run']} | {r['macro_recall']:.4f} | {r['macro_f1']:.4f} | {r['accuracy']:.4f} | "
+                      f"{r['train_seconds']:.1f} |" for r in runs]
+            lines += ["", f"Largest difference between runs: {max(spread.values()):.4f} ({verdict} within 0.002)."]
+            Path(args.report).write_text("\n".join(lines) + "\n", encoding="utf-8")
     if args.shards:
         print("shards:", write_shards(folder, Path(args.shards)))
 
