@@ -6,7 +6,7 @@ tuned embeddings, and the hybrid (tfidf n-grams beside the tuned embeddings); th
 embeddings give the comparison. One fold only: a CPU fine-tuning run takes 15-60 minutes on 2 cores.
 Writes benchmarks/intent_finetune.md.
 
-    .venv/bin/python benchmarks/intent_finetune.py [--epochs 3] [--lr 5e-5]
+    .venv/bin/python benchmarks/intent_finetune.py [--epochs 3] [--lr 5e-5] [--output benchmarks/intent_finetune.md]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--output", type=Path, default=OUT, help="where the markdown goes (default: intent_finetune.md)")
     args = parser.parse_args()
 
     data = prepare_data(load_recipe(REPO_ROOT / "training" / "intent-banking77-hybrid.yaml")).train
@@ -89,8 +90,8 @@ def main() -> None:
     ]
     for row in rows:
         lines.append("| " + " | ".join(row[c] if c == "embeddings" else (f"{row[c]:.4f}" if c in row else "-") for c in columns) + " |")
-    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"written {OUT}")
+    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"written {args.output}")
 
 
 if __name__ == "__main__":
