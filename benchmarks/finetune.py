@@ -171,6 +171,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="fine-tune this many times with the same seed, report the spread")
     parser.add_argument("--report", help="with --repeat: write the runs as a markdown table here")
     args = parser.parse_args()
+    if args.report and args.repeat < 2:
+        parser.error("--report writes the spread of repeated runs: give --repeat 2 or more")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.import_shards:
         base = Path(args.base) if args.base else None

@@ -149,7 +149,7 @@ def main() -> None:
                 rows.append({
                     "task": task, "dataset": r["dataset"], "split": f"{r['split']} (intent.py, {r['generated'][:10]})",
                     "tier": r["tier"], "model": r["key"], "metric": metric, "value": r[metric], "ece": r["ece"],
-                    "ece_floor": None, "train_s": r["train_s"], "mentions_per_s": None,
+                    "train_s": r["train_s"], "mentions_per_s": None,
                 })
 
     pipeline_dir = MODELS_DIR / "defaults"
@@ -169,13 +169,13 @@ def main() -> None:
         for metric in ("agreement", "automation_rate", "automatic_rate", "error_rate"):
             rows.append({"task": "triage", "dataset": "twcs", "split": "test", "tier": "pipeline",
                          "model": "models/defaults", "metric": metric, "value": report[metric], "ece": None,
-                         "ece_floor": None, "train_s": None, "mentions_per_s": per_s})
+                         "train_s": None, "mentions_per_s": per_s})
 
     columns = ["task", "dataset", "split", "tier", "model", "metric", "value", "ece", "ece_floor", "train_s",
                "mentions_per_s"]
 
     def fmt(row: dict, column: str) -> str:
-        value = row[column]
+        value = row.get(column)
         if value is None:
             return "-"
         if column in ("train_s", "mentions_per_s"):

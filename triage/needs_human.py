@@ -137,7 +137,7 @@ def needs_human_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Seque
     """
     from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
 
-    from triage.metrics import classification_metrics, ece_floor, expected_calibration_error
+    from triage.metrics import classification_metrics, expected_calibration_error
 
     classes = [str(c) for c in classes]
     truth = [str(y) for y in y_true]
@@ -161,7 +161,6 @@ def needs_human_metrics(y_true: Sequence[str], proba: np.ndarray, classes: Seque
             "threshold": float(threshold),
             # calibration of the probabilities themselves, whatever the threshold
             "ece": expected_calibration_error(proba, correct),
-            "ece_floor": ece_floor(proba),
             "positive_rate": float(is_human.mean()) if len(is_human) else 0.0,
         }
     )
