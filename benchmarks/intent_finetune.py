@@ -3,10 +3,11 @@
 Fine-tunes all-MiniLM-L6-v2 (triage.finetune, frozen word embeddings, seeded) on the training part of fold 0 and
 scores the held-out part with: the cosine-softmax layer trained with the body, a logistic-regression head on the
 tuned embeddings, and the hybrid (tfidf n-grams beside the tuned embeddings); the same heads on the pretrained
-embeddings give the comparison. One fold only: a CPU fine-tuning run takes 15-60 minutes on 2 cores.
+embeddings give the comparison, and equal-weight probability averages of tuned and pretrained heads show
+what an ensemble would add. One fold only: a CPU fine-tuning run takes 15-60 minutes on 2 cores.
 Writes benchmarks/intent_finetune.md.
 
-    .venv/bin/python benchmarks/intent_finetune.py [--epochs 3] [--lr 5e-5] [--output benchmarks/intent_finetune.md]
+    .venv/bin/python benchmarks/intent_finetune.py [--epochs 3] [--lr 5e-5] [--no-freeze] [--output benchmarks/intent_finetune.md]
 """
 
 from __future__ import annotations
@@ -34,9 +35,22 @@ from triage.training import prepare_data
 OUT = Path(__file__).resolve().parent / "intent_finetune.md"
 
 
-def accuracy(train_x, train_y, test_x, test_y, C: float) -> float:
+def fit_proba(train_x, train_y, test_x, C: float) -> tuple[np.ndarray, np.ndarray]:
+    """Classes and held-out class probabilities of a balanced logistic regression."""
     head = LogisticRegression(C=C, max_iter=3000, class_weight="balanced").fit(train_x, train_y)
-    return float((head.predict(test_x) == test_y).mean())
+    return head.classes_, head.predict_proba(test_x)
+
+
+def hits(classes, proba: np.ndarray, truth: np.ndarray) -> float:
+    return float((np.asarray(classes, dtype=object)[proba.argmax(1)] == truth).mean())
+
+
+# probability-level ensembles, equal weights fixed in advance (nothing is chosen on the held-out fold)
+ENSEMBLES = {
+    "tuned cosine + pretrained hybrid": ("fine-tuned cosine", "pretrained hybrid"),
+    "tuned hybrid + pretrained hybrid": ("fine-tuned hybrid", "pretrained hybrid"),
+    "tuned cosine + tuned hybrid + pretrained hybrid": ("fine-tuned cosine", "fine-tuned hybrid", "pretrained hybrid"),
+}
 
 
 def main() -> None:
@@ -44,6 +58,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-freeze", action="store_true", help="tune the word embeddings too (slower)")
     parser.add_argument("--output", type=Path, default=OUT, help="where the markdown goes (default: intent_finetune.md)")
     args = parser.parse_args()
 
@@ -58,20 +73,35 @@ def main() -> None:
     start = time.perf_counter()
     folder = finetune_minilm(train_texts, labels[train].tolist(), Path(tempfile.mkdtemp()) / "tuned",
                              params=FinetuneParams(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size,
-                                                   freeze_embeddings=True))
+                                                   freeze_embeddings=not args.no_freeze))
     tune_s = time.perf_counter() - start
-    rows = []
+    rows, probas = [], {}
     for name, encoder in (("pretrained", MiniLMEncoder()), ("fine-tuned", MiniLMEncoder(model=str(folder)))):
         e_train, e_test = encoder.encode(train_texts), encoder.encode(test_texts)
-        row = {"embeddings": name, "LR on embeddings (C=10)": accuracy(e_train, labels[train], e_test, labels[test], 10.0)}
+        classes, proba = fit_proba(e_train, labels[train], e_test, 10.0)
+        row = {"embeddings": name, "LR on embeddings (C=10)": hits(classes, proba, labels[test])}
         hybrid_train = sp.hstack([tf_train, sp.csr_matrix(e_train)]).tocsr() / np.sqrt(2)
         hybrid_test = sp.hstack([tf_test, sp.csr_matrix(e_test)]).tocsr() / np.sqrt(2)
-        row["hybrid tfidf + embeddings (C=60)"] = accuracy(hybrid_train, labels[train], hybrid_test, labels[test], 60.0)
+        classes, proba = fit_proba(hybrid_train, labels[train], hybrid_test, 60.0)
+        probas[f"{name} hybrid"] = (classes, proba)
+        row["hybrid tfidf + embeddings (C=60)"] = hits(classes, proba, labels[test])
         if name == "fine-tuned":
             classes, proba = head_probabilities(folder, e_test)
-            row["cosine layer tuned with the body"] = float((np.asarray(classes)[proba.argmax(1)] == labels[test]).mean())
+            probas["fine-tuned cosine"] = (classes, proba)
+            row["cosine layer tuned with the body"] = hits(classes, proba, labels[test])
         rows.append(row)
         print(row, flush=True)
+
+    ensembles = {}
+    for ensemble, members in ENSEMBLES.items():
+        classes = sorted(probas[members[0]][0])
+        mean = np.zeros((len(test), len(classes)))
+        for member in members:
+            member_classes, proba = probas[member]
+            order = [list(member_classes).index(c) for c in classes]
+            mean += proba[:, order] / len(members)
+        ensembles[ensemble] = hits(classes, mean, labels[test])
+        print(ensemble, f"{ensembles[ensemble]:.4f}", flush=True)
 
     columns = ["embeddings", "cosine layer tuned with the body", "LR on embeddings (C=10)", "hybrid tfidf + embeddings (C=60)"]
     lines = [
@@ -82,7 +112,7 @@ def main() -> None:
         "",
         f"Fold 0 of the stratified 5-fold split of banking77 train used by `benchmarks/intent.py` ({len(train):,} "
         f"training, {len(test):,} held-out queries). Fine-tuning: {args.epochs:g} epochs, lr {args.lr:g}, batch "
-        f"{args.batch_size}, frozen word embeddings, seed 0: {tune_s / 60:.0f} minutes on this machine. Accuracy on "
+        f"{args.batch_size}, {'tuned' if args.no_freeze else 'frozen'} word embeddings, seed 0: {tune_s / 60:.0f} minutes on this machine. Accuracy on "
         "the held-out queries:",
         "",
         "| " + " | ".join(columns) + " |",
@@ -90,6 +120,9 @@ def main() -> None:
     ]
     for row in rows:
         lines.append("| " + " | ".join(row[c] if c == "embeddings" else (f"{row[c]:.4f}" if c in row else "-") for c in columns) + " |")
+    lines += ["", "Probability-level ensembles (equal weights, fixed in advance):", "",
+              "| ensemble | accuracy |", "| --- | --- |"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in ensembles.items()]
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"written {args.output}")
 
