@@ -1,6 +1,6 @@
 """Does fine-tuning MiniLM lift banking77? One fold of the 5-fold split that benchmarks/intent.py uses.
 
-Fine-tunes all-MiniLM-L6-v2 (triage.finetune, frozen word embeddings, seeded) on the training part of fold 0 and
+Fine-tunes all-MiniLM-L6-v2 (triage.finetune, seeded; word embeddings frozen unless --no-freeze) on fold 0's training part and
 scores the held-out part with: the cosine-softmax layer trained with the body, a logistic-regression head on the
 tuned embeddings, and the hybrid (tfidf n-grams beside the tuned embeddings); the same heads on the pretrained
 embeddings give the comparison, and equal-weight probability averages of tuned and pretrained heads show
