@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage.classifier import TextClassifier, check_is_fitted, fit_temperature
+from triage.classifier import TextClassifier, check_is_fitted, fit_temperature, fit_temperature_bias
 from triage.errors import InputError, NotFittedError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "fixtures" / "sentiment_tiny.csv"
@@ -160,3 +160,80 @@ def test_calibration_folds_add_the_training_rows_scored_out_of_fold(tiny: pd.Dat
     pooled.save(tmp_path / "m")
     loaded = TextClassifier.load(tmp_path / "m")
     assert loaded.calibration_folds == 3 and loaded.temperature_ == pytest.approx(pooled.temperature_)
+
+
+def _skewed_texts(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Binary texts, 80% ``reply``: a weak cue word each way and random filler."""
+    rng = np.random.default_rng(seed)
+    filler = [f"w{i}" for i in range(40)]
+    texts, labels = [], []
+    for _ in range(n):
+        label = "reply" if rng.random() < 0.8 else "no_reply"
+        cue = "help" if (label == "reply") == (rng.random() < 0.7) else "thanks"
+        texts.append(" ".join([cue, *rng.choice(filler, size=6)]))
+        labels.append(label)
+    return texts, labels
+
+
+def test_platt_calibration_restores_the_base_rate_that_balanced_weights_shift(tmp_path: Path) -> None:
+    train_x, train_y = _skewed_texts(600, 0)
+    val_x, val_y = _skewed_texts(300, 1)
+    test_x, test_y = _skewed_texts(2000, 2)
+    truth = np.asarray(test_y) == "no_reply"
+    spec = {"kind": "tfidf", "min_df": 1}
+    fitted = {
+        method: TextClassifier(spec, class_weight="balanced", calibration=method).fit(
+            train_x, train_y, X_val=val_x, y_val=val_y
+        )
+        for method in ("temperature", "platt")
+    }
+
+    def mean_p_and_nll(model: TextClassifier) -> tuple[float, float]:
+        p = model.predict_proba(test_x)[:, list(model.classes_).index("no_reply")]
+        return float(p.mean()), float(-np.mean(np.where(truth, np.log(p), np.log1p(-p))))
+
+    (mean_t, nll_t), (mean_p, nll_p) = mean_p_and_nll(fitted["temperature"]), mean_p_and_nll(fitted["platt"])
+    assert mean_t > truth.mean() + 0.1  # balanced weights: a temperature cannot undo the shift
+    assert abs(mean_p - truth.mean()) < abs(mean_t - truth.mean()) / 3
+    assert nll_p < nll_t
+    # fitted by maximum likelihood with an intercept, the mean probability equals the calibration rows' rate
+    val_p = fitted["platt"].predict_proba(val_x)[:, list(fitted["platt"].classes_).index("no_reply")]
+    assert val_p.mean() == pytest.approx(np.mean(np.asarray(val_y) == "no_reply"), abs=1e-3)
+    platt = fitted["platt"]
+    platt.save(tmp_path / "m")
+    loaded = TextClassifier.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict_proba(test_x[:50]), platt.predict_proba(test_x[:50]))
+    assert loaded.calibration == "platt" and np.any(loaded.bias_ != 0)
+    assert "Platt calibration" in (tmp_path / "m" / "README.md").read_text()
+
+
+def test_two_class_temperature_bias_is_platt_scaling() -> None:
+    from triage.needs_human import _recalibrate
+
+    rng = np.random.default_rng(3)
+    margin = rng.normal(size=400) * 3
+    truth = rng.random(400) < 1 / (1 + np.exp(-(0.5 * margin - 1.0)))
+    temperature, bias = fit_temperature_bias(np.stack([np.zeros(400), margin], axis=1), truth.astype(int))
+    slope, intercept = _recalibrate(margin, truth)
+    assert bias[0] == 0.0
+    assert 1 / temperature == pytest.approx(slope, abs=1e-3) and bias[1] == pytest.approx(intercept, abs=1e-3)
+
+
+def test_platt_calibration_is_refused_with_abstention_and_damaged_biases_fail_to_load(
+    tfidf_model: TextClassifier, tmp_path: Path
+) -> None:
+    import json
+
+    from triage.errors import ArtifactError
+
+    with pytest.raises(InputError, match="'platt' does not combine with abstain"):
+        TextClassifier("tfidf", calibration="platt", abstain={"oos_label": "oos"}).fit(["a b", "c d"] * 4, ["x", "y"] * 4)
+    with pytest.raises(InputError, match="calibration must be one of 'temperature', 'platt', 'none'"):
+        TextClassifier("tfidf", calibration="isotonic").fit(["a b", "c d"] * 4, ["x", "y"] * 4)
+    tfidf_model.save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["calibration"]["bias"] = [0.0, 1.0]  # three labels, two biases
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match=r"calibration\.bias' must hold 3 finite numbers"):
+        TextClassifier.load(tmp_path / "m")

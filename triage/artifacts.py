@@ -2,7 +2,7 @@
 
 Layout of a classifier folder::
 
-    config.json   task, labels, encoder spec, head params, temperature, library versions,
+    config.json   task, labels, encoder spec, head params, temperature (and biases), library versions,
                   training-data fingerprint, sha256 of every other file; optional ``abstain`` (method,
                   out-of-scope label, threshold and how it was chosen) for a model that can answer ``unknown``
     head.skops    the linear head (skops, loaded with an explicit allow-list of types)
@@ -173,7 +173,8 @@ def save_classifier(
                 "random_state": model.random_state,
             },
             "calibration": {"method": model.calibration, "temperature": model.temperature_,
-                            "folds": int(getattr(model, "calibration_folds", 0))},
+                            "folds": int(getattr(model, "calibration_folds", 0)),
+                            "bias": [float(b) for b in getattr(model, "bias_", np.zeros(len(model.classes_)))]},
             "training": _training_facts(model, training),
             "versions": library_versions(*_PACKAGES),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -307,6 +308,7 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
     model.known_columns_ = np.array([i for i, label in enumerate(head_labels) if label != oos_label], dtype=np.intp)
     model.classes_ = head.classes_[model.known_columns_]
     model.temperature_ = float(calibration.get("temperature", 1.0))
+    model.bias_ = _read_bias(calibration, len(model.classes_), path)
     model.abstain_ = abstain[0] if abstain else None
     if abstain:
         model.threshold_ = abstain[1]
@@ -314,6 +316,20 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
     model.config_ = config
     model.path_ = path
     return model
+
+
+def _read_bias(calibration: dict, n_labels: int, path: Path) -> np.ndarray:
+    """The per-label calibration biases (``calibration: platt``); zeros for models saved without them."""
+    bias = calibration.get("bias")
+    if bias is None:
+        return np.zeros(n_labels)
+    if (not isinstance(bias, list) or len(bias) != n_labels
+            or not all(isinstance(b, int | float) and np.isfinite(b) for b in bias)):
+        raise ArtifactError(
+            f"{path / CONFIG}: key 'calibration.bias' must hold {n_labels} finite numbers, one per label; "
+            f"the file is damaged — {RETRAIN_HINT}"
+        )
+    return np.asarray(bias, dtype=np.float64)
 
 
 def _read_abstain(config: dict, path: Path) -> tuple[Any, float] | None:
@@ -340,6 +356,16 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _calibration_words(calibration: dict, labels: list[str]) -> str:
+    """How the probabilities were calibrated, for the model card."""
+    words = f"temperature calibration (T = {calibration['temperature']:.3f}"
+    bias = calibration.get("bias")
+    if calibration.get("method") == "platt" and bias:
+        words += "; biases " + ", ".join(f"{label} {b:+.3f}" for label, b in zip(labels, bias, strict=False))
+        words = words.replace("temperature calibration", "Platt calibration", 1)
+    return words + ")"
+
+
 def write_model_card(path: Path, config: dict, metrics: dict) -> Path:
     """Write the ``README.md`` model card: data and licence, metrics, intended use, limits."""
     training = config.get("training", {})
@@ -347,7 +373,7 @@ def write_model_card(path: Path, config: dict, metrics: dict) -> Path:
         f"# {training.get('name', config['task'])}",
         "",
         f"A `triage` {config['task']} classifier: `{config['encoder'].get('kind')}` encoder, "
-        f"logistic-regression head, temperature calibration (T = {config['calibration']['temperature']:.3f}).",
+        f"logistic-regression head, {_calibration_words(config['calibration'], config['labels'])}.",
         "",
         "## Labels",
         ", ".join(f"`{label}`" for label in config["labels"]),

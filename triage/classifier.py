@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from scipy.special import log_softmax, logsumexp, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
@@ -31,13 +31,14 @@ from triage.schema import check_texts
 from triage.text import normalize_batch
 
 __all__ = [
-    "TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "check_is_fitted", "choose_threshold",
-    "encode_shared",
+    "TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "fit_temperature_bias", "check_is_fitted",
+    "choose_threshold", "encode_shared",
 ]
 
 logger = logging.getLogger(__name__)
 
-Calibration = Literal["temperature", "none"]
+Calibration = Literal["temperature", "platt", "none"]
+_CALIBRATIONS = ("temperature", "platt", "none")
 AbstainMethod = Literal["max_prob", "energy"]
 _ABSTAIN_METHODS = ("max_prob", "energy")
 
@@ -156,6 +157,40 @@ def fit_temperature(logits: np.ndarray, y_index: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
+def fit_temperature_bias(logits: np.ndarray, y_index: np.ndarray) -> tuple[float, np.ndarray]:
+    """Temperature T and per-class biases b (``b[0] = 0``) minimising the NLL of ``softmax(logits / T + b)``.
+
+    For two classes this is Platt scaling (a slope and an intercept on the margin). A temperature alone
+    cannot move the base rate: a head trained with ``class_weight="balanced"`` on skewed labels predicts the
+    minority class about as often as the majority, and only the biases bring its mean probability back to
+    the observed rate.
+
+    Example:
+        >>> logits = np.array([[0.0, 1.0], [0.0, -1.0], [0.0, 0.5], [0.0, 1.5]] * 5)
+        >>> t, b = fit_temperature_bias(logits, np.array([1, 0, 1, 1] * 5))
+        >>> bool(b[1] > 0)   # class 1 is more common than the logits say
+        True
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    n, k = logits.shape
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), y_index] = 1.0
+
+    def nll_and_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
+        t = np.exp(params[0])
+        scaled = logits / t + np.concatenate([[0.0], params[1:]])
+        log_p = log_softmax(scaled, axis=1)
+        residual = np.exp(log_p) - onehot  # d nll / d scaled, per row
+        grad_log_t = float(np.sum(residual * (-logits / t)) / n)
+        grad_bias = residual.sum(axis=0)[1:] / n
+        return float(-(log_p * onehot).sum() / n), np.concatenate([[grad_log_t], grad_bias])
+
+    x0 = np.concatenate([[np.log(fit_temperature(logits, y_index))], np.zeros(k - 1)])
+    bounds = [(np.log(0.05), np.log(20.0))] + [(-20.0, 20.0)] * (k - 1)
+    result = minimize(nll_and_grad, x0=x0, jac=True, method="L-BFGS-B", bounds=bounds)
+    return float(np.exp(result.x[0])), np.concatenate([[0.0], result.x[1:]])
+
+
 class TextClassifier(ClassifierMixin, BaseEstimator):
     """Encoder + multinomial logistic-regression head + temperature calibration.
 
@@ -166,7 +201,10 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         class_weight: ``"balanced"`` (good for macro-recall on skewed labels) or ``None``.
         max_iter: solver iterations for the head.
         calibration: ``"temperature"`` fits one temperature on validation data (or on
-            cross-validated logits of the training data when no validation set is given); ``"none"``.
+            cross-validated logits of the training data when no validation set is given); ``"platt"`` also
+            fits one bias per class on the same data (:func:`fit_temperature_bias`; Platt scaling for two
+            classes), which a head trained with ``class_weight="balanced"`` on skewed labels needs for its
+            probabilities to match the observed base rate; ``"none"``.
         normalize: apply tweet normalisation (handles, URLs, entities, whitespace) before encoding.
         task: what the labels mean (``"sentiment"``, ``"intent"``, ...); stored with the model.
         random_state: seed for the cross-validation folds and the solver.
@@ -238,9 +276,16 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         (rows labelled ``abstain.oos_label`` there are out-of-scope examples, reported in ``abstain_report_``).
         Without them both come from cross-validated logits of the training data.
         """
-        if self.calibration not in ("temperature", "none"):
-            raise InputError(f"calibration must be 'temperature' or 'none', found {self.calibration!r}")
+        if self.calibration not in _CALIBRATIONS:
+            raise InputError(
+                f"calibration must be one of {', '.join(map(repr, _CALIBRATIONS))}, found {self.calibration!r}"
+            )
         abstain = self._abstain_params()
+        if abstain is not None and self.calibration == "platt":
+            raise InputError(
+                "calibration 'platt' does not combine with abstain: the abstention score is defined on the "
+                "temperature-scaled logits; use calibration 'temperature' for a model that abstains"
+            )
         texts = self._prepare(X)
         labels = np.asarray(self._check_labels(y, len(texts), "y"), dtype=object)
         oos_label = abstain.oos_label if abstain else None
@@ -265,18 +310,19 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = head.classes_[self.known_columns_]
         self.abstain_ = abstain
         self.temperature_ = 1.0
+        self.bias_ = np.zeros(len(self.classes_))
 
         # Calibration data: validation rows, else cross-validated logits of the training rows.
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         if has_val:
             cal_labels = np.asarray(self._check_labels(y_val, len(X_val), "y_val"), dtype=object)
             cal_logits = self._head_logits(self.encoder_.encode(self._prepare(X_val), show_progress=show_progress))
-        elif self.calibration == "temperature" or (abstain is not None and abstain.threshold is None):
+        elif self.calibration != "none" or (abstain is not None and abstain.threshold is None):
             cal_logits, y_index = self._cross_val_logits(head_features, head_labels)
             cal_labels = head.classes_[y_index]
         else:
             cal_labels, cal_logits = None, None
-        if cal_labels is not None and self.calibration == "temperature":
+        if cal_labels is not None and self.calibration != "none":
             t_logits, t_labels = cal_logits, cal_labels
             if has_val and self.calibration_folds >= 2:
                 cv_logits, cv_index = self._cross_val_logits(head_features, head_labels, folds=self.calibration_folds)
@@ -284,10 +330,14 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                 t_labels = np.concatenate([cal_labels, head.classes_[cv_index]])
             known = np.isin(t_labels, self.classes_)
             y_known = np.searchsorted(self.classes_, t_labels[known])
-            self.temperature_ = fit_temperature(t_logits[known][:, self.known_columns_], y_known)
+            if self.calibration == "platt":
+                self.temperature_, self.bias_ = fit_temperature_bias(t_logits[known][:, self.known_columns_], y_known)
+            else:
+                self.temperature_ = fit_temperature(t_logits[known][:, self.known_columns_], y_known)
         if abstain is not None:
             self._fit_threshold(abstain, cal_logits, cal_labels, "validation" if has_val else "cross-validation")
-        logger.info("fitted %s head on %d texts; temperature %.3f", self.task, len(texts), self.temperature_)
+        logger.info("fitted %s head on %d texts; temperature %.3f, biases %s", self.task, len(texts),
+                    self.temperature_, np.round(self.bias_, 3).tolist())
         return self
 
     def _abstain_params(self) -> AbstainParams | None:
@@ -390,7 +440,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba_features(self, features: Any) -> np.ndarray:
         """Calibrated probabilities (columns follow ``classes_``) for already-encoded features."""
-        return softmax(self.decision_function_features(features) / self.temperature_, axis=1)
+        bias = getattr(self, "bias_", None)
+        scaled = self.decision_function_features(features) / self.temperature_
+        return softmax(scaled if bias is None else scaled + bias, axis=1)
 
     def abstention_score_features(self, features: Any) -> np.ndarray:
         """In-scope score per row for already-encoded features (``abstains`` when below ``threshold_``).

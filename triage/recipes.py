@@ -144,7 +144,11 @@ class Recipe(_Strict):
     needs_human: NeedsHumanSection | None = Field(
         default=None, description="Brand prior and recalibration of a needs_human model (task needs_human only)."
     )
-    calibration: Literal["temperature", "none"] = "temperature"
+    calibration: Literal["temperature", "platt", "none"] = Field(
+        default="temperature",
+        description="temperature: one temperature; platt: a temperature and one bias per label (heads trained "
+        "with class_weight balanced on skewed labels need the biases to match the base rate); none.",
+    )
     calibration_folds: int = Field(
         default=0, ge=0, le=20,
         description="Also fit the temperature on the training rows scored by this many cross-validation folds "
