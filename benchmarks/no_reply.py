@@ -26,8 +26,10 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from triage.classifier import TextClassifier
 from triage.metrics import expected_calibration_error
 from triage.no_reply import NO_REPLY, no_reply_examples
+from triage.policy import NoReplyRule
 
 OUT = Path(__file__).resolve().parent / "no_reply.md"
+POLICY_PROBABILITY = NoReplyRule().probability  # the policy stays silent from this p(no_reply)
 
 
 def _constant_nll(truth: np.ndarray) -> float:
@@ -62,6 +64,9 @@ def main() -> None:
                 "average_precision": average_precision_score(truth, p),
                 "ece": expected_calibration_error(proba, correct),
                 "nll": float(-np.mean(np.where(truth, np.log(p), np.log1p(-p)))), "mean_p": float(p.mean()),
+                f"p >= {POLICY_PROBABILITY}": int((p >= POLICY_PROBABILITY).sum()),
+                f"precision at {POLICY_PROBABILITY}": float(truth[p >= POLICY_PROBABILITY].mean())
+                if (p >= POLICY_PROBABILITY).any() else None,
                 "train_s": seconds,
             })
             print(rows[-1], flush=True)
@@ -76,13 +81,18 @@ def main() -> None:
         f"{len(val)} validation (calibration), {len(test)} test mentions; {truth.mean():.0%} of the test mentions "
         f"were left unanswered ({truth[follow_up].mean():.0%} of follow-ups, {truth[~follow_up].mean():.0%} of "
         "first tweets). Base rate of chance: ROC-AUC 0.5; `nll`: log-loss of p(no_reply) on the test mentions "
-        f"(predicting the test rate for every mention: {_constant_nll(truth):.3f}).",
+        f"(predicting the test rate for every mention: {_constant_nll(truth):.3f}); "
+        f"`p >= {POLICY_PROBABILITY}`: test mentions the policy's default no-reply score "
+        f"(`no_reply.probability: {POLICY_PROBABILITY}`) would leave unanswered, and `precision at "
+        f"{POLICY_PROBABILITY}` how many of them the brand indeed left unanswered.",
         "",
         "| " + " | ".join(columns) + " |",
         "| " + " | ".join("---" for _ in columns) + " |",
     ]
     for r in rows:
-        lines.append("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in columns) + " |")
+        lines.append("| " + " | ".join(
+            f"{r[c]:.3f}" if isinstance(r[c], float) else "-" if r[c] is None else str(r[c]) for c in columns
+        ) + " |")
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"written {OUT}")
 
