@@ -200,6 +200,10 @@ def test_platt_calibration_restores_the_base_rate_that_balanced_weights_shift(tm
     val_p = fitted["platt"].predict_proba(val_x)[:, list(fitted["platt"].classes_).index("no_reply")]
     assert val_p.mean() == pytest.approx(np.mean(np.asarray(val_y) == "no_reply"), abs=1e-3)
     platt = fitted["platt"]
+    # predictions follow the calibrated probabilities: the rare label only where it is the more likely one
+    proba = platt.predict_proba(test_x)
+    assert platt.predict(test_x).tolist() == platt.classes_[proba.argmax(axis=1)].tolist()
+    assert (platt.predict(test_x) == "no_reply").mean() < (fitted["temperature"].predict(test_x) == "no_reply").mean()
     platt.save(tmp_path / "m")
     loaded = TextClassifier.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict_proba(test_x[:50]), platt.predict_proba(test_x[:50]))

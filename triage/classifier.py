@@ -456,11 +456,17 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         return self._abstain_scores(self._head_logits(features))
 
     def predict_features(self, features: Any) -> np.ndarray:
-        """Predicted labels for already-encoded features; ``unknown`` where the model abstains."""
+        """Predicted labels for already-encoded features; ``unknown`` where the model abstains.
+
+        The label is the arg-max of the calibrated probabilities: with ``calibration="platt"`` the biases count,
+        so the rarer label is predicted only where it is the more likely one.
+        """
         check_is_fitted(self)
         logits = self._head_logits(features)
         known = self._known_columns()
-        labels = np.asarray(self.classes_, dtype=object)[logits[:, known].argmax(axis=1)]
+        bias = getattr(self, "bias_", None)
+        scores = logits[:, known] if bias is None else logits[:, known] / self.temperature_ + bias
+        labels = np.asarray(self.classes_, dtype=object)[scores.argmax(axis=1)]
         if getattr(self, "abstain_", None) is not None:
             labels = np.where(self._abstain_scores(logits) < self.threshold_, ABSTAIN_LABEL, labels).astype(object)
         return labels
