@@ -140,7 +140,7 @@ def main() -> None:
             rows.append({
                 "task": spec.task, "dataset": spec.dataset, "split": spec.split, "tier": tier_of(path), "model": name,
                 "metric": metric, "value": figures.get(metric), "ece": figures.get("ece"),
-                "ece_floor": figures.get("ece_floor"), "train_s": seconds, "mentions_per_s": per_s,
+                "ece_floor": figures.get("ece_floor"), "ece_p": figures.get("ece_p"), "train_s": seconds, "mentions_per_s": per_s,
             })
     if CV_SOURCE.is_file() and (not args.only or any(task in args.only for task, _ in CV_ROWS.values())):
         for r in json.loads(CV_SOURCE.read_text(encoding="utf-8"))["rows"]:
@@ -171,8 +171,8 @@ def main() -> None:
                          "model": "models/defaults", "metric": metric, "value": report[metric], "ece": None,
                          "train_s": None, "mentions_per_s": per_s})
 
-    columns = ["task", "dataset", "split", "tier", "model", "metric", "value", "ece", "ece_floor", "train_s",
-               "mentions_per_s"]
+    columns = ["task", "dataset", "split", "tier", "model", "metric", "value", "ece", "ece_floor", "ece_p",
+               "train_s", "mentions_per_s"]
 
     def fmt(row: dict, column: str) -> str:
         value = row.get(column)
@@ -184,7 +184,7 @@ def main() -> None:
 
     table = Table(title=f"quality of the default models (speed on {len(mentions):,} real customer mentions)")
     for column in columns:
-        table.add_column(column, justify="right" if column in ("value", "ece", "ece_floor", "train_s", "mentions_per_s") else "left")
+        table.add_column(column, justify="right" if column in ("value", "ece", "ece_floor", "ece_p", "train_s", "mentions_per_s") else "left")
     for row in rows:
         table.add_row(*(escape(fmt(row, c)) for c in columns))
     Console(width=200).print(table)
@@ -207,7 +207,9 @@ def main() -> None:
         "ablations: `benchmarks/needs_human.md`; sentiment tiers: `benchmarks/sentiment_tiers.md`. `ece`: 15 bins, top "
         "class; `ece_floor`: the mean ECE a perfectly calibrated model with the same confidences shows on this many "
         "rows (labels drawn from the confidences, 200 draws; `triage.metrics.ece_floor`): on a few hundred rows "
-        "an ECE near its floor is sampling noise, not miscalibration.",
+        "an ECE near its floor is sampling noise, not miscalibration; `ece_p`: the share of 1,000 such draws whose "
+        "ECE reaches the observed one (`triage.metrics.ece_p_value`): below 0.05 the model is miscalibrated beyond "
+        "what the sample size explains.",
         "",
         "| " + " | ".join(columns) + " |",
         "| " + " | ".join("---" for _ in columns) + " |",

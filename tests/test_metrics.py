@@ -65,3 +65,19 @@ def test_classification_metrics_report_the_ece_floor() -> None:
     proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
     metrics = classification_metrics(["a", "b", "b"], ["a", "a", "b"], proba, ["a", "b"])
     assert 0 < metrics["ece_floor"] < 1
+
+
+def test_ece_p_value_separates_sampling_noise_from_miscalibration() -> None:
+    from triage.metrics import ece_p_value
+
+    rng = np.random.default_rng(5)
+    top = rng.uniform(0.5, 1.0, size=300)
+    proba = np.c_[top, 1 - top]
+    calibrated = rng.random(300) < top  # right exactly as often as the confidence says
+    overconfident = rng.random(300) < top - 0.15  # 15 points less often
+    assert ece_p_value(proba, calibrated) > 0.05
+    assert ece_p_value(proba, overconfident) < 0.01
+    assert ece_p_value(np.zeros((0, 2)), np.zeros(0, dtype=bool)) == 1.0
+    metrics = classification_metrics(["a", "b", "b"], ["a", "a", "b"], np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]]),
+                                      ["a", "b"])
+    assert 0 < metrics["ece_p"] <= 1

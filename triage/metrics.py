@@ -19,6 +19,7 @@ __all__ = [
     "ABSTAIN_LABEL",
     "expected_calibration_error",
     "ece_floor",
+    "ece_p_value",
     "classification_metrics",
     "top_k_accuracy",
     "out_of_scope_metrics",
@@ -89,6 +90,34 @@ def ece_floor(proba: np.ndarray, *, n_bins: int = 15, draws: int = 200, seed: in
     return round(float(np.mean(values)), 10)
 
 
+def ece_p_value(proba: np.ndarray, correct: np.ndarray, *, n_bins: int = 15, draws: int = 1000, seed: int = 0) -> float:
+    """How often a perfectly calibrated model with these confidences shows an ECE at least as large as observed.
+
+    The consistency test behind :func:`ece_floor`: ``correct`` is redrawn from the confidences ``draws`` times
+    (seeded) and the share of draws whose ECE reaches the observed one is returned (with the observed sample
+    counted once, so never 0). A small value (say below 0.05) is evidence of miscalibration; a large one says the
+    observed ECE is what sampling alone produces on this many rows.
+
+    Example:
+        >>> ece_p_value(np.array([[0.99, 0.01]] * 200), np.zeros(200, dtype=bool)) < 0.01   # confident and wrong
+        True
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    if len(correct) == 0:
+        return 1.0
+    confidence = np.clip(proba.max(axis=1), 0.0, 1.0)
+    bins = _confidence_bins(confidence, n_bins)
+    sums = np.bincount(bins, weights=confidence, minlength=n_bins)
+    observed = _binned_gap(bins, sums, correct, n_bins)
+    rng = np.random.default_rng(seed)
+    reached = sum(
+        _binned_gap(bins, sums, rng.random(len(confidence)) < confidence, n_bins) >= observed - 1e-12
+        for _ in range(max(1, int(draws)))
+    )
+    return round((reached + 1) / (max(1, int(draws)) + 1), 6)
+
+
 def classification_metrics(
     y_true: Sequence[str], y_pred: Sequence[str], proba: np.ndarray, classes: Sequence[str]
 ) -> dict:
@@ -124,6 +153,7 @@ def classification_metrics(
         "macro_recall": float(recall_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "ece": expected_calibration_error(proba, correct),
         "ece_floor": ece_floor(proba),
+        "ece_p": ece_p_value(proba, correct),
         "labels": labels,
         "per_class": {
             label: {
