@@ -10,7 +10,9 @@ Variants: the static encoder's similarity mixed in; the customer's turns encoded
 best pair) mixed in; hubness correction (CSLS: a memory conversation close to many others is marked down);
 pseudo-relevance feedback (the query moved towards its 3 nearest conversations); a learned linear metric
 (identity plus low rank, trained with a supervised contrastive loss on one half of the conversations, scored
-on the other half, and back); and, as a check of the labels rather than the score, URL variants of one
+on the other half, and back); the agent's reply around the link (``url_utterance``, URLs removed) mixed into
+the memory side or as a per-link description term (the replies of the other conversations that sent it); and,
+as a check of the labels rather than the score, URL variants of one
 document (an archive copy, a query string) merged into one link. ``half0``/``half1``: hit@1 on each half of the conversations (by id hash), to
 show how little of a difference survives a change of half.
 
@@ -34,6 +36,7 @@ from links import half_of, per_query  # noqa: E402
 
 from triage.index import MentionIndex  # noqa: E402
 from triage.links import LinkSettings, LinkSuggester, care_conversations, link_title  # noqa: E402
+from triage.weak_labels import _load_ibm  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,9 +53,16 @@ class Scorer:
         self.titles, self.has_title = titles, has_title
         self.s = LinkSettings()
 
-    def hits(self, similarity: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    def hits(self, similarity: np.ndarray, queries: np.ndarray, *, replies: np.ndarray | None = None,
+             reply_weight: float = 0.0, reply_floor: float = 0.5) -> np.ndarray:
+        """hit@1, hit@5 per query. ``replies`` (one unit vector per conversation: the agent's words around the
+        link) add a link-description term like the title's: the query's cosine to the mean reply of the *other*
+        conversations that sent the link, weighted above ``reply_floor``."""
         s, n = self.s, len(self.y)
         title_sim = queries @ self.titles.T
+        if replies is not None:
+            reply_sums = np.zeros((len(self.links), replies.shape[1]))
+            np.add.at(reply_sums, self.y, replies)
         out = np.zeros((n, 2))
         for i in range(n):
             same = np.flatnonzero((self.brands == self.brands[i]) & (np.arange(n) != i))
@@ -71,6 +81,11 @@ class Scorer:
                 gain = title_sim[i, link] - s.title_floor
                 if self.has_title[link] and gain > 0:
                     scores[link] += s.title_weight * gain
+                if replies is not None:
+                    others = reply_sums[link] - (replies[i] if link == self.y[i] else 0.0)  # never its own reply
+                    norm = np.linalg.norm(others)
+                    if norm > 1e-9 and queries[i] @ others / norm > reply_floor:
+                        scores[link] += reply_weight * (queries[i] @ others / norm - reply_floor)
             ranked = [link for link, _ in sorted(scores.items(), key=lambda kv: (-kv[1], self.links[kv[0]]))[:5]]
             out[i] = [ranked[0] == self.y[i], self.y[i] in ranked]
         return out
@@ -173,11 +188,25 @@ def main() -> None:
         moved = unit(moved)
         variants.append((f"pseudo-relevance feedback (3 neighbours), weight {b}", moved @ e.T, e))
 
+    # The agent's words around the link (url_utterance, URLs removed): what a brand's reply says about the
+    # document. Mixed into the memory side (queries stay customer text), or as a per-link description term.
+    replies_by_id = _load_ibm("dev", None).set_index("conversation_id")["url_utterance"]
+    reply_texts = [re.sub(r"\s+", " ", re.sub(r"https?://\S+", " ", replies_by_id.get(i) or "")).strip() or "link"
+                   for i in ids]
+    replies = unit(index.encode(reply_texts))
+    for a in (0.25, 0.5):
+        memory = unit(e + a * replies)
+        variants.append((f"agent's reply mixed into the memory side, weight {a}", e @ memory.T, e))
+
     rows = []
     for name, similarity, queries in variants:
         hits = scorer.hits(similarity, queries)
         rows.append((name, hits))
         print(name, hits.mean(0).round(4), flush=True)
+    for weight, floor in ((0.5, 0.4), (1.0, 0.4), (1.0, 0.5)):
+        hits = scorer.hits(s0, e, replies=replies, reply_weight=weight, reply_floor=floor)
+        rows.append((f"agent's replies as a link description (other conversations' replies), {weight}@{floor}", hits))
+        print(rows[-1][0], hits.mean(0).round(4), flush=True)
 
     y = scorer.y
     for rank, tau, lam, epochs in [(32, 0.05, 1e-2, 100), (64, 0.05, 1e-2, 200), (64, 0.1, 1e-1, 200)]:
