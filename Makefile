@@ -13,17 +13,25 @@ DEFAULT_INDEX := models/index-answered/index.json
 RETRIEVAL := models/duplicates-pit2015/duplicates.json models/index-ibm-minilm/index.json
 DEMO_INPUT := $(DATA)/twcs/spotifycares_requests/support_requests.csv
 
-.PHONY: demo test install models models-all pipeline-airline lint bench clean
+.PHONY: demo test install lock models models-all pipeline-airline lint bench clean
 
-$(STAMP): pyproject.toml
-	@echo "==> creating $(VENV) and installing triage (torch 2.13.0 CPU first)"
+LOCK   := requirements.lock
+
+$(STAMP): pyproject.toml $(LOCK)
+	@echo "==> creating $(VENV) and installing triage (torch 2.13.0 CPU first, the rest at the versions of $(LOCK))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c $(LOCK) -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# rewrite the lock from what .venv has now (after changing a dependency in pyproject.toml: install it, test, then lock)
+lock:
+	@test -x $(BIN)/pip || { echo "no $(VENV): run make install first"; exit 1; }
+	@{ sed -n '1,3p' $(LOCK); $(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch|triage)=='; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
 
 models/%/config.json: training/%.yaml | $(STAMP)
 	@echo "==> training $* (missing) from $<"
