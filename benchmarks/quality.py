@@ -153,10 +153,23 @@ def main() -> None:
                 })
 
     pipeline_dir = MODELS_DIR / "defaults"
-    if (not args.only or "triage" in args.only) and all(
-        (MODELS_DIR / part / "config.json").is_file()
-        for part in ("intent-bitext-oos-minilm", "sentiment-tfidf", "needs-human-tfidf", "no-reply-minilm")
-    ) and (MODELS_DIR / "index-answered" / "index.json").is_file():
+    pipeline_parts = ("intent-bitext-oos-minilm", "sentiment-tfidf", "needs-human-tfidf", "no-reply-minilm")
+    answered = MODELS_DIR / "index-answered"
+    pipeline_wanted = not args.only or "triage" in args.only
+    if pipeline_wanted and args.train_missing:
+        for part in pipeline_parts:
+            ensure(part, retrain=False)
+        if not (answered / "index.json").is_file():
+            from triage.answered import build_answered_index
+
+            print(f"building the index of answered mentions (missing): {answered}")
+            build_answered_index(answered)
+    missing = [part for part in pipeline_parts if not (MODELS_DIR / part / "config.json").is_file()]
+    missing += [] if (answered / "index.json").is_file() else ["index-answered"]
+    if pipeline_wanted and missing:
+        print(f"skipped the triage rows: the default pipeline lacks {', '.join(missing)} "
+              "(pass --train-missing, or run `make models`)")
+    if pipeline_wanted and not missing:
         from triage.pipeline import TriagePipeline
         from triage.pipeline_eval import evaluate_pipeline_on_twcs
 
