@@ -153,27 +153,27 @@ def main() -> None:
                 })
 
     pipeline_dir = MODELS_DIR / "defaults"
-    pipeline_parts = ("intent-bitext-oos-minilm", "sentiment-tfidf", "needs-human-tfidf", "no-reply-minilm")
-    answered = MODELS_DIR / "index-answered"
-    pipeline_wanted = not args.only or "triage" in args.only
-    if pipeline_wanted and args.train_missing:
-        for part in pipeline_parts:
-            ensure(part, retrain=False)
-        if not (answered / "index.json").is_file():
-            from triage.answered import build_answered_index
-
-            print(f"building the index of answered mentions (missing): {answered}")
-            build_answered_index(answered)
-    missing = [part for part in pipeline_parts if not (MODELS_DIR / part / "config.json").is_file()]
-    missing += [] if (answered / "index.json").is_file() else ["index-answered"]
-    if pipeline_wanted and missing:
-        print(f"skipped the triage rows: the default pipeline lacks {', '.join(missing)} "
-              "(pass --train-missing, or run `make models`)")
-    if pipeline_wanted and not missing:
+    pipeline = None
+    if not args.only or "triage" in args.only:
+        from triage.errors import ArtifactError
         from triage.pipeline import TriagePipeline
         from triage.pipeline_eval import evaluate_pipeline_on_twcs
 
-        pipeline = TriagePipeline.load(pipeline_dir)
+        if args.train_missing:  # the parts models/defaults/pipeline.yaml names (as `make models` builds them)
+            for part in ("intent-bitext-oos-minilm", "sentiment-tfidf", "needs-human-tfidf", "no-reply-minilm"):
+                if not (MODELS_DIR / part / "config.json").is_file():
+                    ensure(part, retrain=False)
+            answered = MODELS_DIR / "index-answered"
+            if not (answered / "index.json").is_file():
+                from triage.answered import build_answered_index
+
+                print(f"building the index of answered mentions (missing): {answered}")
+                build_answered_index(answered)
+        try:
+            pipeline = TriagePipeline.load(pipeline_dir)
+        except ArtifactError as exc:  # names the missing part and how to build it
+            print(f"skipped the triage rows: {exc} (or pass --train-missing)")
+    if pipeline is not None:
         report = evaluate_pipeline_on_twcs(pipeline, split="test")
         pipeline.predict([{"id": str(i), "text": t} for i, t in enumerate(mentions[:16])])
         start = time.perf_counter()
