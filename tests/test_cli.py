@@ -52,7 +52,10 @@ def test_evaluate_on_a_file_writes_stable_keys_and_a_png(trained: Path) -> None:
     assert {"n", "accuracy", "macro_f1", "macro_recall", "ece", "per_class"} <= set(metrics)
     assert metrics["n"] == 24 and metrics["accuracy"] == 1.0
     assert Path(metrics["confusion_png"]).read_bytes()[:4] == b"\x89PNG"
-    assert "macro_recall" in result.output
+    assert metrics["reliability_png"] == str(trained / "metrics_reliability.png")
+    assert Path(metrics["reliability_png"]).read_bytes()[:4] == b"\x89PNG"
+    assert sum(b["n"] for b in metrics["reliability"]) == metrics["n"]
+    assert "macro_recall" in result.output and "reliability diagram" in result.output
 
 
 def test_score_keeps_every_row(trained: Path, tmp_path: Path) -> None:

@@ -81,3 +81,31 @@ def test_ece_p_value_separates_sampling_noise_from_miscalibration() -> None:
     metrics = classification_metrics(["a", "b", "b"], ["a", "a", "b"], np.array([[0.9, 0.1], [0.6, 0.4], [0.3, 0.7]]),
                                       ["a", "b"])
     assert 0 < metrics["ece_p"] <= 1
+
+
+def test_reliability_bins_hand_computed_and_consistent_with_ece() -> None:
+    from triage.metrics import reliability_bins
+
+    proba = np.array([[0.9, 0.1], [0.6, 0.4], [0.8, 0.2], [0.55, 0.45]])
+    correct = np.array([True, False, True, True])
+    bins = reliability_bins(proba, correct)
+    # the same right-closed 15 bins as the ECE: 0.55 and 0.6 share (0.533, 0.6]
+    assert [b["n"] for b in bins] == [2, 1, 1]
+    assert bins[0] == {"lower": pytest.approx(8 / 15), "upper": pytest.approx(0.6), "n": 2,
+                       "confidence": pytest.approx(0.575), "accuracy": 0.5}
+    assert [b["accuracy"] for b in bins] == [0.5, 1.0, 1.0]
+    gap = sum(b["n"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / len(correct)
+    assert gap == pytest.approx(expected_calibration_error(proba, correct))
+    assert reliability_bins(np.zeros((0, 2)), np.zeros(0, dtype=bool)) == []
+    m = classification_metrics(["a", "b", "a", "a"], ["a", "b", "b", "a"], proba, ["a", "b"])
+    assert sum(b["n"] for b in m["reliability"]) == 4
+
+
+def test_reliability_png_is_written(tmp_path: Path) -> None:
+    from triage.metrics import plot_reliability_diagram, reliability_bins
+
+    rng = np.random.default_rng(0)
+    top = rng.uniform(0.4, 1.0, size=300)
+    bins = reliability_bins(np.c_[top, 1 - top], rng.random(300) < top)
+    path = plot_reliability_diagram(bins, tmp_path / "sub" / "rel.png", title="t", ece=0.02, ece_floor=0.01)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -115,7 +115,7 @@ def evaluate(
     label_column: Annotated[str, typer.Option("--label-column")] = "label",
     data_dir: DataDir = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the metrics as JSON here.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Confusion-matrix PNG path.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Confusion-matrix PNG path; the reliability diagram goes beside it.")] = None,
     labels: Annotated[
         str | None,
         typer.Option("--labels", help="Keep only rows with these labels (comma-separated), or 'model' for the model's own."),
@@ -173,7 +173,9 @@ def evaluate(
     out.print(per_class)
     if m["unknown_labels"]:
         console.print(f"[yellow]labels the model does not know:[/] {m['unknown_labels']}")
-    console.print(f"confusion matrix: {m['confusion_png']}" + (f"; metrics: {output}" if output else ""))
+    console.print(f"confusion matrix: {m['confusion_png']}"
+                  + (f"; reliability diagram: {m['reliability_png']}" if m.get("reliability_png") else "")
+                  + (f"; metrics: {output}" if output else ""))
 
 
 def _evaluate_pipeline(folder: Path, *, dataset: str | None, split: str | None, data_dir: Path | None,

@@ -25,6 +25,7 @@ from triage.metrics import (
     classification_metrics,
     out_of_scope_metrics,
     plot_confusion_matrix,
+    plot_reliability_diagram,
     top_k_accuracy,
 )
 
@@ -35,6 +36,14 @@ __all__ = ["evaluate_classifier", "evaluate_lookup", "lookup_kind", "model_metri
 
 OOS_LABEL = "oos"
 """The out-of-scope label of the intent benchmarks (CLINC150); a model's own ``abstain.oos_label`` also counts."""
+
+
+def reliability_path(confusion_png: str | os.PathLike[str]) -> Path:
+    """Where the reliability diagram goes: beside the confusion matrix, ``confusion`` in its name swapped for
+    ``reliability`` (``m_confusion.png`` -> ``m_reliability.png``), else ``_reliability`` appended to the stem."""
+    path = Path(confusion_png)
+    name = path.stem.replace("confusion", "reliability") if "confusion" in path.stem else path.stem + "_reliability"
+    return path.with_name(name + (path.suffix or ".png"))
 
 
 def parse_splits(split: str) -> list[str]:
@@ -117,14 +126,16 @@ def evaluate_classifier(
         file, text_column, label_column: alternatively, the user's own labelled CSV/JSONL/Parquet file.
         data_dir: dataset root (a folder holding e.g. only held-out files loads the same way).
         output: where to write the metrics as JSON (optional).
-        plot: where to save the confusion-matrix PNG; default beside ``output`` or in the working folder.
+        plot: where to save the confusion-matrix PNG; default beside ``output`` or in the working folder. The
+            reliability diagram is saved beside it (:func:`reliability_path`).
         labels: keep only rows with these labels (rows with no label go too); ``"model"``: the model's own
             labels and its out-of-scope label. For a label column that is set on some rows only, e.g.
             ``label_column="negativereason"`` of airline tweets.
 
     Returns:
         ``n``, ``accuracy``, ``macro_f1``, ``macro_recall``, ``ece``, ``per_class``, ``labels``,
-        ``confusion_matrix``, plus ``model``, ``dataset``, ``split``, ``seconds`` and ``confusion_png``;
+        ``confusion_matrix``, ``reliability`` (calibration per confidence bin), plus ``model``, ``dataset``,
+        ``split``, ``seconds``, ``confusion_png`` and ``reliability_png`` (:func:`reliability_path`);
         ``top3_accuracy`` for intent models; ``in_scope_accuracy`` and ``oos_recall`` (and ``oos_precision``,
         ``n_in_scope``, ``n_oos``) when the data holds out-of-scope rows (see :func:`model_metrics`).
         Needs-human models (task ``needs_human``) on ``twcs`` / ``ibm_twitter_customer_care`` are scored on
@@ -186,12 +197,15 @@ def evaluate_classifier(
     if plot is None:
         stem = f"confusion_{Path(model_dir).name}_{dataset or Path(file).stem}_{split or 'file'}"
         plot = (Path(output).with_name(Path(output).stem + "_confusion.png") if output else Path(stem + ".png"))
-    metrics["confusion_png"] = str(
-        plot_confusion_matrix(
-            metrics["confusion_matrix"], metrics["labels"], plot,
-            title=f"{Path(model_dir).name} on {metrics['dataset']} [{metrics['split']}]",
+    title = f"{Path(model_dir).name} on {metrics['dataset']} [{metrics['split']}]"
+    metrics["confusion_png"] = str(plot_confusion_matrix(metrics["confusion_matrix"], metrics["labels"], plot, title=title))
+    if metrics.get("reliability"):
+        metrics["reliability_png"] = str(
+            plot_reliability_diagram(
+                metrics["reliability"], reliability_path(plot), title=title,
+                ece=metrics.get("ece"), ece_floor=metrics.get("ece_floor"),
+            )
         )
-    )
     if output is not None:
         out = Path(output)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,12 @@ __all__ = [
     "expected_calibration_error",
     "ece_floor",
     "ece_p_value",
+    "reliability_bins",
     "classification_metrics",
     "top_k_accuracy",
     "out_of_scope_metrics",
     "plot_confusion_matrix",
+    "plot_reliability_diagram",
 ]
 
 ABSTAIN_LABEL = "unknown"
@@ -118,6 +120,39 @@ def ece_p_value(proba: np.ndarray, correct: np.ndarray, *, n_bins: int = 15, dra
     return round((reached + 1) / (max(1, int(draws)) + 1), 6)
 
 
+def reliability_bins(proba: np.ndarray, correct: np.ndarray, *, n_bins: int = 15) -> list[dict]:
+    """The reliability table behind :func:`expected_calibration_error`: one entry per non-empty bin.
+
+    Each entry has the bin's ``lower`` and ``upper`` confidence edges, its row count ``n``, the mean top-class
+    ``confidence`` and the share ``accuracy`` of its rows whose arg-max was right. A calibrated model has
+    ``accuracy`` close to ``confidence`` in every bin; the ECE is the ``n``-weighted mean of their gaps.
+
+    Example:
+        >>> reliability_bins(np.array([[0.92, 0.08], [0.98, 0.02]]), np.array([True, False]), n_bins=10)
+        [{'lower': 0.9, 'upper': 1.0, 'n': 2, 'confidence': 0.95, 'accuracy': 0.5}]
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    if len(correct) == 0:
+        return []
+    confidence = np.clip(proba.max(axis=1), 0.0, 1.0)
+    bins = _confidence_bins(confidence, n_bins)
+    counts = np.bincount(bins, minlength=n_bins)
+    sums = np.bincount(bins, weights=confidence, minlength=n_bins)
+    hits = np.bincount(bins, weights=correct, minlength=n_bins)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return [
+        {
+            "lower": round(float(edges[b]), 6),
+            "upper": round(float(edges[b + 1]), 6),
+            "n": int(counts[b]),
+            "confidence": round(float(sums[b] / counts[b]), 6),
+            "accuracy": round(float(hits[b] / counts[b]), 6),
+        }
+        for b in np.flatnonzero(counts)
+    ]
+
+
 def classification_metrics(
     y_true: Sequence[str], y_pred: Sequence[str], proba: np.ndarray, classes: Sequence[str]
 ) -> dict:
@@ -125,7 +160,8 @@ def classification_metrics(
 
     Returns a dict with ``n``, ``accuracy``, ``macro_f1``, ``macro_recall`` (TweetEval's official
     sentiment metric), ``ece``, ``labels`` and ``per_class`` (precision, recall, f1, support per label),
-    and ``confusion_matrix`` (rows: true label, columns: predicted, in ``labels`` order).
+    ``confusion_matrix`` (rows: true label, columns: predicted, in ``labels`` order), ``ece_floor`` and
+    ``ece_p`` (see :func:`ece_floor`, :func:`ece_p_value`) and ``reliability`` (:func:`reliability_bins`).
     Labels in ``y_true`` that the model does not know are kept (their recall is 0), and so are predicted
     labels outside ``classes`` (the abstention label ``unknown``).
 
@@ -154,6 +190,7 @@ def classification_metrics(
         "ece": expected_calibration_error(proba, correct),
         "ece_floor": ece_floor(proba),
         "ece_p": ece_p_value(proba, correct),
+        "reliability": reliability_bins(proba, correct),
         "labels": labels,
         "per_class": {
             label: {
@@ -256,6 +293,58 @@ def plot_confusion_matrix(
                 ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
                         color="white" if share[i, j] > 0.5 else "black", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true label")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_reliability_diagram(
+    bins: Sequence[dict], path: str | os.PathLike[str], *, title: str = "", ece: float | None = None,
+    ece_floor: float | None = None,
+) -> Path:
+    """Save a reliability diagram (accuracy against confidence per bin, row counts below) as a PNG.
+
+    ``bins`` is :func:`reliability_bins`' table (or the ``reliability`` key of the metrics). Each bin's bar is
+    its accuracy; the hatched part runs from there to the bin's mean confidence, above the bar where the model
+    is over-confident, inside it where it is under-confident. The lower panel shows how many rows each bin
+    holds (log scale), so a large gap in a nearly empty bin reads as the noise it is.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lower = np.array([b["lower"] for b in bins], dtype=float)
+    width = np.array([b["upper"] - b["lower"] for b in bins], dtype=float)
+    accuracy = np.array([b["accuracy"] for b in bins], dtype=float)
+    confidence = np.array([b["confidence"] for b in bins], dtype=float)
+    counts = np.array([b["n"] for b in bins], dtype=float)
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(5.5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfectly calibrated")
+    top.bar(lower, accuracy, width=width, align="edge", color="#4c72b0", edgecolor="white", label="accuracy")
+    top.bar(lower, confidence - accuracy, bottom=accuracy, width=width, align="edge", color="#dd8452", alpha=0.35,
+            edgecolor="#c44e52", hatch="//", label="gap to the mean confidence")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy of the top class")
+    top.legend(loc="upper left", fontsize=8)
+    words = []
+    if ece is not None:
+        words.append(f"ECE {ece:.3f}")
+    if ece_floor is not None:
+        words.append(f"floor {ece_floor:.3f}")
+    heading = title + (f"\n{', '.join(words)}" if words else "")
+    if heading:
+        top.set_title(heading, fontsize=10)
+    bottom.bar(lower, counts, width=width, align="edge", color="#8c8c8c", edgecolor="white")
+    bottom.set_xlabel("top-class confidence")
+    bottom.set_ylabel("rows (log)")
+    bottom.set_yscale("log")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
