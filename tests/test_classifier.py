@@ -232,7 +232,7 @@ def test_platt_calibration_is_refused_with_abstention_and_damaged_biases_fail_to
 
     with pytest.raises(InputError, match="'platt' does not combine with abstain"):
         TextClassifier("tfidf", calibration="platt", abstain={"oos_label": "oos"}).fit(["a b", "c d"] * 4, ["x", "y"] * 4)
-    with pytest.raises(InputError, match="calibration must be one of 'temperature', 'platt', 'none'"):
+    with pytest.raises(InputError, match="calibration must be one of 'temperature', 'top_label', 'platt', 'none'"):
         TextClassifier("tfidf", calibration="isotonic").fit(["a b", "c d"] * 4, ["x", "y"] * 4)
     tfidf_model.save(tmp_path / "m")
     config_path = tmp_path / "m" / "config.json"

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from triage.classifier import ABSTAIN_LABEL, AbstainParams, TextClassifier, choose_threshold
 from triage.errors import ArtifactError, InputError, RecipeError
 from triage.evaluation import evaluate_classifier, model_metrics, parse_splits
-from triage.metrics import out_of_scope_metrics, top_k_accuracy
+from triage.metrics import expected_calibration_error, out_of_scope_metrics, top_k_accuracy
 from triage.recipes import load_recipe
 
 REPO = Path(__file__).resolve().parent.parent
@@ -318,3 +318,60 @@ def test_recipe_with_abstain_trains_an_abstaining_model(tmp_path: Path) -> None:
     loaded = TextClassifier.load(tmp_path / "m")
     assert loaded.predict(OUT_OF_DOMAIN).tolist() == [ABSTAIN_LABEL] * 3
     assert json.loads((tmp_path / "m" / "config.json").read_text())["abstain"]["report"]["chosen_on"] == "validation"
+
+
+# ------------------------------------------------------------------------------------------ top-label calibration
+
+
+def test_top_label_temperature_matches_confidence_to_being_right() -> None:
+    from scipy.special import softmax
+
+    from triage.classifier import fit_top_label_temperature
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(400, 5)) * 4
+    correct = rng.random(400) < 0.5  # right half the time whatever the logits say: over-confident
+    t = fit_top_label_temperature(logits, correct)
+
+    def loss(temperature: float) -> float:
+        top = np.clip(softmax(logits / temperature, axis=1).max(axis=1), 1e-12, 1 - 1e-12)
+        return float(-np.mean(np.where(correct, np.log(top), np.log(1 - top))))
+
+    assert t > 1.0
+    assert loss(t) <= min(loss(g) for g in np.geomspace(0.05, 20, 200)) + 1e-6
+    assert expected_calibration_error(softmax(logits / t, axis=1), correct) < 0.5 * expected_calibration_error(
+        softmax(logits, axis=1), correct)
+    # always right: the confidence is pushed up (a smaller temperature)
+    assert fit_top_label_temperature(logits, np.ones(400, dtype=bool)) < 1.0
+
+
+def test_top_label_calibration_keeps_the_abstention_of_temperature(data, tmp_path: Path) -> None:
+    abstain = {"oos_label": "oos", "max_in_scope_loss": 0.0, "oos_class": True}
+    plain = _fit(data, calibration="temperature", abstain=abstain)
+    top = _fit(data, calibration="top_label", abstain=abstain)
+    texts = OUT_OF_DOMAIN + IN_DOMAIN
+    # the abstention score keeps the likelihood temperature, so the same texts abstain at the same threshold
+    assert top.abstain_temperature_ == pytest.approx(plain.temperature_)
+    assert top.threshold_ == pytest.approx(plain.threshold_)
+    assert top.predict(texts).tolist() == plain.predict(texts).tolist()
+    assert top.temperature_ != pytest.approx(plain.temperature_)
+    proba = top.predict_proba(texts)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert (proba.argmax(axis=1) == plain.predict_proba(texts).argmax(axis=1)).all()
+    # saved and loaded: same probabilities and labels; the model card names the method
+    top.save(tmp_path / "m")
+    loaded = TextClassifier.load(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict_proba(texts), proba, rtol=1e-6)
+    assert loaded.predict(texts).tolist() == top.predict(texts).tolist()
+    assert "top-label temperature calibration" in (tmp_path / "m" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("key, value", [("temperature", -1.0), ("temperature", "hot"), ("abstain_temperature", 0)])
+def test_a_damaged_temperature_is_refused(model: TextClassifier, tmp_path: Path, key: str, value: object) -> None:
+    model.save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["calibration"][key] = value
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match=rf"calibration\.{key}' must be a finite number above 0"):
+        TextClassifier.load(tmp_path / "m")

@@ -174,7 +174,9 @@ def save_classifier(
             },
             "calibration": {"method": model.calibration, "temperature": model.temperature_,
                             "folds": int(getattr(model, "calibration_folds", 0)),
-                            "bias": [float(b) for b in getattr(model, "bias_", np.zeros(len(model.classes_)))]},
+                            "bias": [float(b) for b in getattr(model, "bias_", np.zeros(len(model.classes_)))],
+                            **({"abstain_temperature": float(model.abstain_temperature_)}
+                               if getattr(model, "abstain_temperature_", None) is not None else {})},
             "training": _training_facts(model, training),
             "versions": library_versions(*_PACKAGES),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -307,7 +309,8 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
     model.head_ = head
     model.known_columns_ = np.array([i for i, label in enumerate(head_labels) if label != oos_label], dtype=np.intp)
     model.classes_ = head.classes_[model.known_columns_]
-    model.temperature_ = float(calibration.get("temperature", 1.0))
+    model.temperature_ = _read_temperature(calibration, "temperature", path, default=1.0)
+    model.abstain_temperature_ = _read_temperature(calibration, "abstain_temperature", path, default=None)
     model.bias_ = _read_bias(calibration, len(model.classes_), path)
     model.abstain_ = abstain[0] if abstain else None
     if abstain:
@@ -316,6 +319,19 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
     model.config_ = config
     model.path_ = path
     return model
+
+
+def _read_temperature(calibration: dict, key: str, path: Path, *, default: float | None) -> float | None:
+    """A calibration temperature of ``config.json``: a finite number above 0 (``default`` when absent)."""
+    value = calibration.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value <= 0:
+        raise ArtifactError(
+            f"{path / CONFIG}: key 'calibration.{key}' must be a finite number above 0, found {value!r}; "
+            f"the file is damaged — {RETRAIN_HINT}"
+        )
+    return float(value)
 
 
 def _read_bias(calibration: dict, n_labels: int, path: Path) -> np.ndarray:
@@ -363,6 +379,10 @@ def _calibration_words(calibration: dict, labels: list[str]) -> str:
     if calibration.get("method") == "platt" and bias:
         words += "; biases " + ", ".join(f"{label} {b:+.3f}" for label, b in zip(labels, bias, strict=False))
         words = words.replace("temperature calibration", "Platt calibration", 1)
+    if calibration.get("method") == "top_label":
+        words = words.replace("temperature calibration", "top-label temperature calibration", 1)
+    if calibration.get("abstain_temperature") is not None:
+        words += f"; abstention score at T = {calibration['abstain_temperature']:.3f}"
     return words + ")"
 
 

@@ -31,14 +31,14 @@ from triage.schema import check_texts
 from triage.text import normalize_batch
 
 __all__ = [
-    "TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "fit_temperature_bias", "check_is_fitted",
+    "TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "fit_temperature_bias", "fit_top_label_temperature", "check_is_fitted",
     "choose_threshold", "encode_shared",
 ]
 
 logger = logging.getLogger(__name__)
 
-Calibration = Literal["temperature", "platt", "none"]
-_CALIBRATIONS = ("temperature", "platt", "none")
+Calibration = Literal["temperature", "top_label", "platt", "none"]
+_CALIBRATIONS = ("temperature", "top_label", "platt", "none")
 AbstainMethod = Literal["max_prob", "energy"]
 _ABSTAIN_METHODS = ("max_prob", "energy")
 
@@ -157,6 +157,32 @@ def fit_temperature(logits: np.ndarray, y_index: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
+def fit_top_label_temperature(logits: np.ndarray, correct: np.ndarray) -> float:
+    """Temperature T > 0 whose top-class confidence ``max softmax(logits / T)`` has the least log loss against
+    ``correct`` (whether the arg-max was right).
+
+    :func:`fit_temperature` fits the whole distribution on rows with a known label. This fits the confidence the
+    ECE, the reliability diagram and the policy read, on every row: out-of-scope rows count as wrong, so a model
+    that abstains learns how unsure its known-intent distribution should be on the traffic it will see. The
+    arg-max is unchanged.
+
+    Example:
+        >>> logits = np.array([[4.0, 0.0]] * 6)
+        >>> fit_top_label_temperature(logits, np.array([True, True, True, False, False, False])) > 1.0
+        True
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+
+    def loss(log_t: float) -> float:
+        log_top = log_softmax(logits / np.exp(log_t), axis=1).max(axis=1)
+        log_rest = np.log(-np.expm1(np.minimum(log_top, -1e-12)))  # log(1 - top), stable near top = 1
+        return float(-np.mean(np.where(correct, log_top, log_rest)))
+
+    result = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))
+
+
 def fit_temperature_bias(logits: np.ndarray, y_index: np.ndarray) -> tuple[float, np.ndarray]:
     """Temperature T and per-class biases b (``b[0] = 0``) minimising the NLL of ``softmax(logits / T + b)``.
 
@@ -204,7 +230,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             cross-validated logits of the training data when no validation set is given); ``"platt"`` also
             fits one bias per class on the same data (:func:`fit_temperature_bias`; Platt scaling for two
             classes), which a head trained with ``class_weight="balanced"`` on skewed labels needs for its
-            probabilities to match the observed base rate; ``"none"``.
+            probabilities to match the observed base rate; ``"top_label"`` fits the temperature to the top
+            class's confidence on every calibration row, out-of-scope ones counting as wrong
+            (:func:`fit_top_label_temperature`; see ``benchmarks/calibration.md``); ``"none"``.
         normalize: apply tweet normalisation (handles, URLs, entities, whitespace) before encoding.
         task: what the labels mean (``"sentiment"``, ``"intent"``, ...); stored with the model.
         random_state: seed for the cross-validation folds and the solver.
@@ -310,6 +338,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = head.classes_[self.known_columns_]
         self.abstain_ = abstain
         self.temperature_ = 1.0
+        self.abstain_temperature_ = None  # the abstention score's own temperature (calibration top_label), else temperature_
         self.bias_ = np.zeros(len(self.classes_))
 
         # Calibration data: validation rows, else cross-validated logits of the training rows.
@@ -332,6 +361,14 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             y_known = np.searchsorted(self.classes_, t_labels[known])
             if self.calibration == "platt":
                 self.temperature_, self.bias_ = fit_temperature_bias(t_logits[known][:, self.known_columns_], y_known)
+            elif self.calibration == "top_label":
+                known_logits = t_logits[:, self.known_columns_]
+                correct = self.classes_[known_logits.argmax(axis=1)] == t_labels
+                self.temperature_ = fit_top_label_temperature(known_logits, correct)
+                if abstain is not None:
+                    # The abstention score keeps the likelihood temperature: the softer top-label one lowers
+                    # out-of-scope recall at the same in-scope cost (benchmarks/calibration.md).
+                    self.abstain_temperature_ = fit_temperature(known_logits[known], y_known)
             else:
                 self.temperature_ = fit_temperature(t_logits[known][:, self.known_columns_], y_known)
         if abstain is not None:
@@ -428,9 +465,10 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         abstain = self.abstain_
         assert abstain is not None
         known = self._known_columns()
-        scaled = head_logits / self.temperature_
+        temperature = getattr(self, "abstain_temperature_", None) or self.temperature_
+        scaled = head_logits / temperature
         if abstain.method == "energy":
-            return self.temperature_ * logsumexp(scaled[:, known], axis=1)
+            return temperature * logsumexp(scaled[:, known], axis=1)
         return softmax(scaled, axis=1)[:, known].max(axis=1)
 
     def decision_function_features(self, features: Any) -> np.ndarray:
