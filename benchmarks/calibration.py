@@ -156,6 +156,14 @@ def main() -> None:
     ]
     for row in rows:
         lines.append("| " + " | ".join(str(row[c]) if isinstance(row[c], str) else f"{row[c]:.4f}" for c in columns) + " |")
+    saved = {row["model"]: row["method"] for row in rows if row["method"].startswith("as saved")}
+    lines += [
+        "",
+        "The top-label temperature removes the over-confidence `ece_p` flagged, cross-fitted, at a cost of about 1% "
+        "in the in-scope log loss; the isotonic map does no better and costs more. An abstaining model keeps the "
+        "likelihood temperature for its abstention score, so its abstentions are unchanged. Recipes now: "
+        + "; ".join(f"{model} {method.removeprefix('as saved ').strip('()')}" for model, method in saved.items()) + ".",
+    ]
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
