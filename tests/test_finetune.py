@@ -93,3 +93,81 @@ def test_hybrid_with_a_finetuned_part_tunes_it_on_the_labels(tiny: pd.DataFrame,
     loaded = TextClassifier.load(tmp_path / "hybrid")
     texts = tiny["text"].tolist()
     np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+
+
+# --- the contrastive (SetFit-style) objective ---------------------------------------------------------------
+
+
+def test_label_batches_cover_every_mention_once_in_groups_of_one_label() -> None:
+    from triage.finetune import label_batches
+
+    target = np.array([0] * 9 + [1] * 6 + [2] * 2 + [3])
+    batches = label_batches(target, batch_size=8, per_label=4, rng=np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(target)))
+    assert all(len(b) <= 8 for b in batches)
+    # label 0 (9 mentions) comes in groups of 4, 4 and 1; label 1 in 4 and 2; the others whole
+    sizes: dict[int, list[int]] = {}
+    for batch in batches:
+        labels, counts = np.unique(target[batch], return_counts=True)
+        for label, count in zip(labels, counts, strict=True):
+            sizes.setdefault(int(label), []).append(int(count))
+    assert sorted(sizes[0]) == [1, 4, 4] and sorted(sizes[1]) == [2, 4] and sizes[2] == [2] and sizes[3] == [1]
+    again = label_batches(target, batch_size=8, per_label=4, rng=np.random.default_rng(0))
+    assert all((a == b).all() for a, b in zip(batches, again, strict=True))
+
+
+def test_supervised_contrastive_loss_matches_a_hand_computation() -> None:
+    import torch
+
+    from triage.finetune import supervised_contrastive_loss
+
+    angles = np.array([0.0, 0.3, 2.0, 2.4])
+    vectors = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    target = np.array([0, 0, 1, 2])  # mentions 0 and 1 are positives of each other; 2 and 3 have none
+    scale = 5.0
+    expected = []
+    for i in (0, 1):
+        others = [j for j in range(4) if j != i]
+        sims = scale * vectors[others] @ vectors[i]
+        positive = scale * vectors[1 - i] @ vectors[i]
+        expected.append(-(positive - np.log(np.exp(sims).sum())))
+    loss = supervised_contrastive_loss(torch.tensor(vectors), torch.tensor(target), scale)
+    assert float(loss) == pytest.approx(np.mean(expected), rel=1e-9)
+    # pulling the positives together lowers it; with no positives at all it is zero
+    closer = np.stack([np.cos([0.0, 0.05, 2.0, 2.4]), np.sin([0.0, 0.05, 2.0, 2.4])], axis=1)
+    assert float(supervised_contrastive_loss(torch.tensor(closer), torch.tensor(target), scale)) < float(loss)
+    assert float(supervised_contrastive_loss(torch.tensor(vectors), torch.tensor([0, 1, 2, 3]), scale)) == 0.0
+
+
+def test_contrastive_objective_tunes_the_body_and_stores_class_centroids(tiny: pd.DataFrame, tmp_path: Path) -> None:
+    spec = {**TINY, "objective": "contrastive", "per_label": 3}
+    model = TextClassifier(spec, task="sentiment", C=10.0).fit(tiny["text"].tolist(), tiny["label"].tolist())
+    texts = tiny["text"].tolist()
+    vectors = model.encoder_.encode(texts)
+    classes, proba = head_probabilities(model.encoder_.model, vectors)
+    assert classes == ["negative", "neutral", "positive"]
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    # the stored layer is the class centroids of the tuned training embeddings
+    from safetensors.numpy import load_file
+
+    from triage.text import normalize_batch
+
+    weight = load_file(str(Path(model.encoder_.model) / "classification_head.safetensors"))["weight"]
+    trained_on = model.encoder_.encode(normalize_batch(texts))  # the classifier normalises before fitting
+    labels = tiny["label"].to_numpy()
+    for index, label in enumerate(classes):
+        np.testing.assert_allclose(weight[index], trained_on[labels == label].mean(axis=0), atol=1e-4)
+    model.save(tmp_path / "contrastive")
+    manifest = json.loads((tmp_path / "contrastive" / "encoder" / "encoder.json").read_text())
+    assert manifest["spec"]["objective"] == "contrastive" and manifest["spec"]["per_label"] == 3
+    loaded = TextClassifier.load(tmp_path / "contrastive")
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    again = TextClassifier(spec, task="sentiment", C=10.0).fit(texts, tiny["label"].tolist())
+    np.testing.assert_allclose(again.encoder_.encode(texts), vectors, atol=1e-5)
+
+
+def test_bad_objective_or_group_size_is_refused_before_training() -> None:
+    with pytest.raises(InputError, match="unknown fine-tuning objective 'setfit'.*contrastive"):
+        FinetunedEncoder(objective="setfit")
+    with pytest.raises(InputError, match="per_label must be between 2"):
+        FinetunedEncoder(objective="contrastive", per_label=1)

@@ -1,8 +1,15 @@
 """The ``finetuned`` tier: full fine-tuning of the all-MiniLM-L6-v2 weights for one task.
 
-The body (transformer + mean pooling + normalisation) is trained end to end with a cosine-softmax
-classification layer (cross-entropy, AdamW, linear warm-up and decay), on the GPU when one is present,
-else on the CPU. The tuned body is saved as a sentence-transformers folder (``model.safetensors`` plus
+The body (transformer + mean pooling + normalisation) is trained end to end (AdamW, linear warm-up and
+decay), on the GPU when one is present, else on the CPU, with one of two objectives:
+
+- ``classification`` (the default): a cosine-softmax classification layer and cross-entropy;
+- ``contrastive`` (SetFit-style): a supervised contrastive loss over the batch, which pulls mentions of one
+  label together and pushes the others apart. Batches hold ``per_label`` mentions of each of their labels so
+  every mention has positives. No layer is trained with the body; the class centroids of the tuned
+  embeddings stand in for it.
+
+Either way the calibrated head of the classifier is then fitted on the tuned embeddings. The tuned body is saved as a sentence-transformers folder (``model.safetensors`` plus
 config and tokenizer), so the rest of the library uses it like any MiniLM encoder: a
 :class:`FinetunedEncoder` is a :class:`~triage.encoders.MiniLMEncoder` whose ``fit`` takes labels and
 tunes the weights, and the classifier's calibrated linear head sits on top of the tuned embeddings.
@@ -49,6 +56,11 @@ class FinetuneParams:
     freeze_embeddings: bool = False
     """Keep the word-embedding table (half of MiniLM's 22.7M weights) as pretrained: on 2 CPU cores a step
     is about 40% faster (no dense gradient and AdamW update of the 30,522 x 384 table)."""
+    objective: str = "classification"
+    """``classification`` (cosine-softmax layer, cross-entropy) or ``contrastive`` (SetFit-style supervised
+    contrastive loss on the embeddings; ``scale`` is its inverse temperature)."""
+    per_label: int = 4
+    """Contrastive objective: mentions of one label drawn together into a batch (at least 2)."""
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +72,48 @@ class FinetuneParams:
         if unknown:
             raise InputError(f"unknown fine-tuning parameters {sorted(unknown)}; allowed: {sorted(cls.__dataclass_fields__)}")
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise InputError(f"unknown fine-tuning objective {self.objective!r}; use one of {list(OBJECTIVES)}")
+        if self.objective == "contrastive" and not 2 <= self.per_label <= self.batch_size:
+            raise InputError(f"per_label must be between 2 and the batch size ({self.batch_size}) for the "
+                             f"contrastive objective, got {self.per_label}")
+
+
+OBJECTIVES = ("classification", "contrastive")
+
+
+def label_batches(target: np.ndarray, batch_size: int, per_label: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One epoch of batches for the contrastive objective: each label's mentions, shuffled, are cut into
+    groups of ``per_label``; the groups are shuffled and packed ``batch_size // per_label`` to a batch.
+    Every mention appears once; a mention is without a positive only where its label has one mention left."""
+    groups = []
+    for label in np.unique(target):
+        members = rng.permutation(np.flatnonzero(target == label))
+        groups += [members[i : i + per_label] for i in range(0, len(members), per_label)]
+    order = rng.permutation(len(groups))
+    per_batch = max(1, batch_size // per_label)
+    return [np.concatenate([groups[g] for g in order[i : i + per_batch]]) for i in range(0, len(order), per_batch)]
+
+
+def supervised_contrastive_loss(embeddings: Any, target: Any, scale: float) -> Any:
+    """Supervised contrastive loss (Khosla et al., 2020) of unit-length ``embeddings``: for each mention
+    with at least one other mention of its label in the batch, the mean over those positives of
+    ``-log softmax`` of its similarity among all other mentions; averaged over such mentions (0 when none)."""
+    import torch
+
+    logits = scale * embeddings @ embeddings.T
+    self_mask = torch.eye(len(target), dtype=torch.bool, device=logits.device)
+    logits = logits.masked_fill(self_mask, float("-inf"))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positive = (target[:, None] == target[None, :]) & ~self_mask
+    count = positive.sum(dim=1)
+    anchors = count > 0
+    if not bool(anchors.any()):
+        return embeddings.sum() * 0.0
+    mean_positive = log_prob.masked_fill(~positive, 0.0).sum(dim=1)[anchors] / count[anchors]
+    return -mean_positive.mean()
 
 
 def _seed_everything(seed: int) -> None:
@@ -144,19 +198,26 @@ def finetune_minilm(
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, schedule)
     order_rng = np.random.default_rng(params.seed)
+    contrastive = params.objective == "contrastive"
     step, start, running = 0, time.perf_counter(), 0.0
     while step < total:
-        order = order_rng.permutation(len(texts))
-        for first in range(0, len(order), params.batch_size):
+        if contrastive:
+            batches = label_batches(target.numpy(), params.batch_size, params.per_label, order_rng)
+        else:
+            order = order_rng.permutation(len(texts))
+            batches = [order[i : i + params.batch_size] for i in range(0, len(order), params.batch_size)]
+        for batch in batches:
             if step >= total:
                 break
-            batch = order[first : first + params.batch_size]
             features = model.tokenize([texts[i] for i in batch])
             features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
             embeddings = model(features)["sentence_embedding"]
-            weight = torch.nn.functional.normalize(head.weight, dim=1)
-            logits = params.scale * embeddings @ weight.T + head.bias
-            loss = torch.nn.functional.cross_entropy(logits, target[batch].to(device))
+            if contrastive:
+                loss = supervised_contrastive_loss(embeddings, target[batch].to(device), params.scale)
+            else:
+                weight = torch.nn.functional.normalize(head.weight, dim=1)
+                logits = params.scale * embeddings @ weight.T + head.bias
+                loss = torch.nn.functional.cross_entropy(logits, target[batch].to(device))
             optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -169,6 +230,14 @@ def finetune_minilm(
                 logger.info("fine-tuning step %d/%d, loss %.3f, %.1f texts/s", step, total, running,
                             step * params.batch_size / (time.perf_counter() - start))
     model.eval()
+    if contrastive:
+        # the class centroids of the tuned embeddings stand in for the layer the other objective trains
+        vectors = model.encode(texts, batch_size=128, normalize_embeddings=True, convert_to_tensor=True,
+                               show_progress_bar=False)
+        with torch.no_grad():
+            for index in range(len(classes)):
+                head.weight[index] = vectors[target.to(vectors.device) == index].mean(dim=0)
+            head.bias.zero_()
     output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
@@ -196,8 +265,9 @@ def _save_head(folder: Path, head: Any, classes: list[str], scale: float) -> Non
 
 
 def head_probabilities(folder: str | os.PathLike[str], embeddings: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Probabilities from the cosine-softmax layer trained with the body (for checks and benchmarks;
-    models use the calibrated logistic-regression head instead)."""
+    """Probabilities from the cosine-softmax layer trained with the body, or from the class centroids of a
+    body tuned with the contrastive objective (for checks and benchmarks; models use the calibrated
+    logistic-regression head instead)."""
     import json
 
     from safetensors.numpy import load_file
@@ -215,8 +285,8 @@ class FinetunedEncoder(MiniLMEncoder):
     """MiniLM whose weights are fine-tuned on the task's labels by :meth:`fit` (dense float32, 384 dims).
 
     Args:
-        epochs, learning_rate, batch_size, max_length, freeze_embeddings, seed: fine-tuning hyper-parameters
-            (see :class:`FinetuneParams`).
+        epochs, learning_rate, batch_size, max_length, freeze_embeddings, objective, per_label, seed:
+            fine-tuning hyper-parameters (see :class:`FinetuneParams`).
         device: ``"cpu"``/``"cuda"``; ``None`` picks CUDA when available.
         model: the folder of tuned weights: set by ``fit``, or given to reuse weights tuned elsewhere
             (``fit`` then tunes nothing); saved inside the model folder.
@@ -229,8 +299,8 @@ class FinetunedEncoder(MiniLMEncoder):
     kind: ClassVar[str] = "finetuned"
     supervised: ClassVar[bool] = True
     _params: ClassVar[tuple[str, ...]] = (
-        "model", "device", "batch_size", "epochs", "learning_rate", "max_length", "freeze_embeddings", "seed",
-        "max_steps",
+        "model", "device", "batch_size", "epochs", "learning_rate", "max_length", "freeze_embeddings", "objective",
+        "per_label", "seed", "max_steps",
     )
 
     def __init__(
@@ -243,6 +313,8 @@ class FinetunedEncoder(MiniLMEncoder):
         learning_rate: float = 5e-5,
         max_length: int = 64,
         freeze_embeddings: bool = False,
+        objective: str = "classification",
+        per_label: int = 4,
         seed: int = 0,
         max_steps: int | None = None,
     ) -> None:
@@ -251,8 +323,16 @@ class FinetunedEncoder(MiniLMEncoder):
         self.learning_rate = learning_rate
         self.max_length = max_length
         self.freeze_embeddings = freeze_embeddings
+        self.objective = objective
+        self.per_label = per_label
         self.seed = seed
         self.max_steps = max_steps
+        self._fit_params()  # a bad objective or per_label fails here, before any data is read
+
+    def _fit_params(self) -> FinetuneParams:
+        return FinetuneParams(epochs=self.epochs, learning_rate=self.learning_rate, batch_size=self.batch_size,
+                              max_length=self.max_length, freeze_embeddings=self.freeze_embeddings,
+                              objective=self.objective, per_label=self.per_label, seed=self.seed)
 
     def fit(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> Self:
         """Fine-tune the packaged MiniLM on ``texts``/``labels``; the tuned weights go to a temporary
@@ -264,9 +344,7 @@ class FinetunedEncoder(MiniLMEncoder):
             return self
         if labels is None:
             raise InputError("the finetuned encoder learns from labels: call fit(texts, labels)")
-        params = FinetuneParams(epochs=self.epochs, learning_rate=self.learning_rate, batch_size=self.batch_size,
-                                max_length=self.max_length, freeze_embeddings=self.freeze_embeddings,
-                                seed=self.seed)
+        params = self._fit_params()
         folder = Path(tempfile.mkdtemp(prefix="triage-finetuned-")) / "model"
         finetune_minilm(texts, labels, folder, params=params, device=self.device, max_steps=self.max_steps)
         self.model = str(folder)
