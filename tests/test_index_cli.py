@@ -101,6 +101,20 @@ def test_stats_and_query(index_dir: Path) -> None:
     assert table.exit_code == 0 and "no answered mention" in table.output
 
 
+def test_query_says_when_links_are_not_one_brands(index_dir: Path) -> None:
+    everyone = runner.invoke(app, ["index", "query", str(index_dir), "parcel missing", "--json"])
+    assert everyone.exit_code == 0, everyone.output
+    assert "2 brands and no --brand" in " ".join(everyone.stderr.split())  # rich wraps at the terminal width
+    assert {n["brand"] for n in json.loads(everyone.stdout)[0]["neighbours"]} == {"AcmeHelp", "OtherCo"}
+    typo = runner.invoke(app, ["index", "query", str(index_dir), "parcel missing", "--brand", "acmehelp"])
+    assert typo.exit_code == 0, typo.output
+    note = " ".join(typo.stderr.split())
+    assert "'acmehelp' has no answered mention" in note and "did you mean AcmeHelp?" in note
+    assert "no answered mention of brand acmehelp" in typo.stdout
+    one = runner.invoke(app, ["index", "query", str(index_dir), "parcel missing", "--brand", "OtherCo"])
+    assert one.exit_code == 0 and "note:" not in one.stderr
+
+
 def test_add_replaces_and_grows(index_dir: Path, tmp_path: Path) -> None:
     extra = tmp_path / "more.jsonl"
     extra.write_text('{"id": "3", "text": "@AcmeHelp app crashes on start", "link": "https://help.acme/app"}\n'

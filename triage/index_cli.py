@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 from pathlib import Path
@@ -174,6 +175,7 @@ def query(
     from triage.links import LinkSuggester
 
     index = MentionIndex.load(index_dir)
+    _note_brand_scope(index.brands, brand)
     vectors = index.encode(texts) if len(index) else None
     found = index.query(texts, k=k, brand=brand, vectors=vectors)
     links = LinkSuggester(index).suggest(texts, brand, k=k, vectors=vectors)
@@ -200,6 +202,22 @@ def query(
             for s in suggested:
                 links_table.add_row(f"{s.score:.3f}", str(s.support), s.link)
             out.print(links_table)
+
+
+def _note_brand_scope(brands: dict[str, int], brand: str | None) -> None:
+    """Say on stderr when the answer will not be one brand's own: no --brand over several brands, or a brand
+    the index does not hold (with the nearest spellings it does hold)."""
+    if brand is None and len(brands) > 1:
+        console.print(f"[yellow]note:[/] the index holds {len(brands)} brands and no --brand was given: neighbours "
+                      "and links come from every brand; pass --brand to keep to one brand's answers.")
+    elif brand is not None and brand not in brands:
+        lowered = {b.lower(): b for b in brands}
+        close = [lowered[b] for b in difflib.get_close_matches(brand.lower(), list(lowered), n=3, cutoff=0.5)]
+        hint = f"did you mean {', '.join(close)}?" if close else (
+            f"it holds {', '.join(sorted(brands)[:10])}{' ...' if len(brands) > 10 else ''}" if brands
+            else "it holds no brand")
+        console.print(f"[yellow]note:[/] brand {brand!r} has no answered mention in this index ({hint}); "
+                      "brand names match exactly, as `triage index stats` lists them.")
 
 
 @index_app.command("stats")
