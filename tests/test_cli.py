@@ -89,6 +89,15 @@ def test_errors_are_one_clear_line_and_exit_1(args: list[str], message: str, tmp
     assert "Traceback" not in result.output
 
 
+def test_evaluate_on_an_unlabelled_dataset_says_what_to_do(trained: Path) -> None:
+    # a sentiment model against twcs: no label to score against, and the error names the ways that work
+    result = runner.invoke(app, ["evaluate", str(trained / "model"), "--dataset", "twcs", "--split", "all"])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "error: twcs is unlabelled" in message and "--file PATH --label-column NAME" in message
+    assert "Traceback" not in result.output
+
+
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0

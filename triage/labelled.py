@@ -172,8 +172,15 @@ def load_examples(
         frame = read_table(file)
         source = str(file)
     else:
-        from triage.registry import load_dataset
+        from triage.registry import dataset_info, load_dataset
 
+        if dataset_info(dataset).label_column is None and label_column == "label":
+            raise InputError(
+                f"{dataset} is unlabelled ({dataset_info(dataset).task}): it has no label to score against. "
+                "Needs-human and no-reply models are scored on its weak labels (`triage evaluate MODEL --dataset "
+                f"{dataset} --split all` with a model of those tasks); for other models evaluate on a labelled "
+                "dataset or on your own labelled file (--file PATH --label-column NAME)."
+            )
         chosen = list(splits) if splits else list(load_dataset(dataset, data_dir=data_dir).keys())
         frames = []
         for split in chosen:
