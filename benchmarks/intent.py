@@ -62,8 +62,16 @@ def recipe_path(dataset: str, tier: str) -> Path:
     return REPO_ROOT / "training" / f"{RECIPES[dataset].format(tier=tier)}.yaml"
 
 
+PROBES = ["my card was charged twice", "where is my parcel?", "@AcmeHelp the app crashes on login"]
+
+
 class CachedEncoder(Encoder):
-    """A pretrained encoder whose encodings are kept on disk, keyed by the sha1 of the (normalised) text."""
+    """A pretrained encoder whose encodings are kept on disk, keyed by the sha1 of the (normalised) text.
+
+    The file is named by the encoder's spec, and it also holds the encodings of :data:`PROBES`: a cache whose
+    probes the current encoder does not reproduce (its weights or code changed since) is discarded, so a
+    benchmark never scores stale vectors.
+    """
 
     kind = "cached"
     _params = ()
@@ -75,10 +83,14 @@ class CachedEncoder(Encoder):
         self._memo: dict[str, np.ndarray] = {}
         name = hashlib.sha1(json.dumps(inner.spec(), sort_keys=True).encode()).hexdigest()[:12]
         self._file = folder / f"{inner.kind}-{name}.npz"
+        self._probes = np.asarray(inner.encode(PROBES), dtype=np.float32)
         if self._file.is_file():
             with np.load(self._file, allow_pickle=False) as stored:
-                self._memo = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
-                self.seconds_per_text = float(stored["seconds_per_text"])
+                if "probes" in stored and np.allclose(stored["probes"], self._probes, atol=1e-5):
+                    self._memo = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+                    self.seconds_per_text = float(stored["seconds_per_text"])
+                else:
+                    print(f"{self._file}: made by another version of the {inner.kind} encoder; encoding afresh")
 
     @staticmethod
     def _key(text: str) -> str:
@@ -95,7 +107,7 @@ class CachedEncoder(Encoder):
             self._memo.update(zip(missing, vectors, strict=True))
             self.folder.mkdir(parents=True, exist_ok=True)
             np.savez(self._file, keys=np.array(list(self._memo)), vectors=np.stack(list(self._memo.values())),
-                     seconds_per_text=self.seconds_per_text)
+                     seconds_per_text=self.seconds_per_text, probes=self._probes)
         return np.stack([self._memo[k] for k in keys]) if keys else self.inner.encode([])
 
     @property
