@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from triage.encoders import MiniLMEncoder, make_encoder
-from triage.finetune import FinetuneParams, finetune_minilm, head_probabilities
+from triage.finetune import OBJECTIVES, FinetuneParams, finetune_minilm, head_probabilities
 from triage.paths import REPO_ROOT
 from triage.recipes import load_recipe
 from triage.text import normalize_batch
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--no-freeze", action="store_true", help="tune the word embeddings too (slower)")
-    parser.add_argument("--objective", choices=("classification", "contrastive"), default="classification")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="classification")
     parser.add_argument("--per-label", type=int, default=4, help="contrastive: mentions of one label per batch group")
     parser.add_argument("--output", type=Path, default=OUT, help="where the markdown goes (default: intent_finetune.md)")
     args = parser.parse_args()

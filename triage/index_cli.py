@@ -213,9 +213,12 @@ def _note_brand_scope(brands: dict[str, int], brand: str | None) -> None:
     elif brand is not None and brand not in brands:
         lowered = {b.lower(): b for b in brands}
         close = [lowered[b] for b in difflib.get_close_matches(brand.lower(), list(lowered), n=3, cutoff=0.5)]
-        hint = f"did you mean {', '.join(close)}?" if close else (
-            f"it holds {', '.join(sorted(brands)[:10])}{' ...' if len(brands) > 10 else ''}" if brands
-            else "it holds no brand")
+        if close:
+            hint = f"did you mean {', '.join(close)}?"
+        elif brands:
+            hint = f"it holds {', '.join(sorted(brands)[:10])}{' ...' if len(brands) > 10 else ''}"
+        else:
+            hint = "it holds no brand"
         console.print(f"[yellow]note:[/] brand {brand!r} has no answered mention in this index ({hint}); "
                       "brand names match exactly, as `triage index stats` lists them.")
 

@@ -174,12 +174,13 @@ def load_examples(
     else:
         from triage.registry import dataset_info, load_dataset
 
-        if dataset_info(dataset).label_column is None and label_column == "label":
+        info = dataset_info(dataset)
+        if info.label_column is None and label_column == "label":
             raise InputError(
-                f"{dataset} is unlabelled ({dataset_info(dataset).task}): it has no label to score against. "
-                "Needs-human and no-reply models are scored on its weak labels (`triage evaluate MODEL --dataset "
-                f"{dataset} --split all` with a model of those tasks); for other models evaluate on a labelled "
-                "dataset or on your own labelled file (--file PATH --label-column NAME)."
+                f"{dataset} is unlabelled ({info.task}): it has no label to train on or score against. "
+                "Needs-human and no-reply models take weak labels from it (their recipes, or `triage evaluate "
+                f"MODEL --dataset {dataset} --split all` with a model of those tasks); for other models use a "
+                "labelled dataset or your own labelled file (--file PATH --label-column NAME)."
             )
         chosen = list(splits) if splits else list(load_dataset(dataset, data_dir=data_dir).keys())
         frames = []
