@@ -60,6 +60,36 @@ def test_save_load_gives_identical_predictions(tfidf_model: TextClassifier, tiny
     assert loaded.temperature_ == tfidf_model.temperature_
 
 
+def test_head_reaches_its_optimum_whatever_the_row_order() -> None:
+    # L2-regularised logistic regression has one optimum. A head stopped short of it (scikit-learn's tol 1e-4:
+    # 0.03 apart on these tweets) lands where the summation order takes it, which is how figures moved between
+    # machines; converged, the same rows in another order give the same model.
+    from triage.labelled import load_examples
+
+    examples = load_examples(dataset="twitter_airline_sentiment", splits=["all"])
+    texts, labels = examples.texts[:3000], examples.labels[:3000]
+    order = np.random.default_rng(1).permutation(len(texts))
+    first = TextClassifier("tfidf", C=10.0, calibration="none").fit(texts, labels)
+    second = TextClassifier("tfidf", C=10.0, calibration="none").fit([texts[i] for i in order], [labels[i] for i in order])
+    assert first.tol == 1e-6 and max(first.head_.n_iter_) < first.max_iter
+    np.testing.assert_allclose(first.predict_proba(texts), second.predict_proba(texts), atol=0.005)
+
+
+def test_head_tolerance_is_saved_and_older_artifacts_load_with_the_one_they_were_fitted_at(
+    tfidf_model: TextClassifier, tmp_path: Path
+) -> None:
+    import json
+
+    tfidf_model.save(tmp_path / "model")
+    assert TextClassifier.load(tmp_path / "model").tol == tfidf_model.tol == 1e-6
+    config_file = tmp_path / "model" / "config.json"
+    config = json.loads(config_file.read_text())
+    assert config["head"]["tol"] == 1e-6
+    del config["head"]["tol"]  # a folder written before the key existed
+    config_file.write_text(json.dumps(config))
+    assert TextClassifier.load(tmp_path / "model").tol == 1e-4
+
+
 def test_not_fitted_error_says_what_to_do() -> None:
     model = TextClassifier("tfidf")
     with pytest.raises(NotFittedError, match="not fitted yet. Call 'fit'"):

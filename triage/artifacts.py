@@ -170,6 +170,7 @@ def save_classifier(
                 "C": model.C,
                 "class_weight": model.class_weight,
                 "max_iter": model.max_iter,
+                "tol": model.tol,
                 "random_state": model.random_state,
             },
             "calibration": {"method": model.calibration, "temperature": model.temperature_,
@@ -292,6 +293,7 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
         C=head_params.get("C", 1.0),
         class_weight=head_params.get("class_weight", "balanced"),
         max_iter=head_params.get("max_iter", 2000),
+        tol=head_params.get("tol", 1e-4),  # artifacts written before the key were fitted at scikit-learn's default
         calibration=calibration.get("method", "temperature"),
         calibration_folds=int(calibration.get("folds", 0)),
         normalize=config.get("normalize", True),

@@ -226,6 +226,9 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         C: inverse regularisation strength of the head.
         class_weight: ``"balanced"`` (good for macro-recall on skewed labels) or ``None``.
         max_iter: solver iterations for the head.
+        tol: stopping tolerance of the head's solver. Tighter than scikit-learn's 1e-4 so the head reaches its
+            (unique) optimum: stopped short of it, it lands wherever the machine's floating point takes it, and
+            figures move between machines with identical packages (``benchmarks/head_convergence.md``).
         calibration: ``"temperature"`` fits one temperature on validation data (or on
             cross-validated logits of the training data when no validation set is given); ``"platt"`` also
             fits one bias per class on the same data (:func:`fit_temperature_bias`; Platt scaling for two
@@ -255,6 +258,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         C: float = 1.0,
         class_weight: Literal["balanced"] | None = "balanced",
         max_iter: int = 2000,
+        tol: float = 1e-6,
         calibration: Calibration = "temperature",
         normalize: bool = True,
         task: str = "classification",
@@ -266,6 +270,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.C = C
         self.class_weight = class_weight
         self.max_iter = max_iter
+        self.tol = tol
         self.calibration = calibration
         self.normalize = normalize
         self.task = task
@@ -285,7 +290,8 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_head(self) -> LogisticRegression:
         return LogisticRegression(
-            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, random_state=self.random_state
+            C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, tol=self.tol,
+            random_state=self.random_state,
         )
 
     # -- training ---------------------------------------------------------------------------

@@ -91,6 +91,8 @@ class HeadParams(_Strict):
     C: float = Field(default=1.0, gt=0)
     class_weight: Literal["balanced"] | None = "balanced"
     max_iter: int = Field(default=2000, ge=10)
+    tol: float = Field(default=1e-6, gt=0, lt=1, description="Stopping tolerance of the head's solver; the "
+                       "default lets it converge, so a recipe gives the same model on every machine.")
 
 
 class AbstainSection(_Strict):

@@ -188,6 +188,7 @@ def train_recipe(
         C=recipe.head.C,
         class_weight=recipe.head.class_weight,
         max_iter=recipe.head.max_iter,
+        tol=recipe.head.tol,
         calibration=recipe.calibration,
         calibration_folds=recipe.calibration_folds,
         normalize=recipe.normalize,
