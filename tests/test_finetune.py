@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -171,3 +173,29 @@ def test_bad_objective_or_group_size_is_refused_before_training() -> None:
         FinetunedEncoder(objective="setfit")
     with pytest.raises(InputError, match="per_label must be between 2"):
         FinetunedEncoder(objective="contrastive", per_label=1)
+
+
+def test_the_tuned_weights_scratch_folder_is_removed_at_exit_and_the_saved_model_stands_alone(
+    tiny: pd.DataFrame, tmp_path: Path
+) -> None:
+    # A fine-tuning writes 90 MB of weights to a temporary folder; every run used to leave one behind.
+    script = (
+        "import sys\n"
+        "import pandas as pd\n"
+        "from triage.classifier import TextClassifier\n"
+        f"tiny = pd.read_csv({str(FIXTURE)!r})\n"
+        f"model = TextClassifier({TINY!r}, task='sentiment', C=10.0).fit(tiny['text'].tolist(), tiny['label'].tolist())\n"
+        "model.save(sys.argv[1])\n"
+        "print(model.encoder_.model)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}  # the scratch folder lands where the test can look
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "model")], capture_output=True, text=True,
+                          env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scratch = Path(done.stdout.strip().splitlines()[-1]).parent
+    assert scratch.name.startswith("triage-finetuned-") and scratch.parent == tmp_path
+    assert not scratch.exists()
+    assert not list(tmp_path.glob("triage-finetuned-*"))
+    loaded = TextClassifier.load(tmp_path / "model")
+    proba = loaded.predict_proba(tiny["text"].tolist())
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)

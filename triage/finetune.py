@@ -19,6 +19,7 @@ Training is seeded: the same seed, data and device give the same weights.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
@@ -281,6 +282,17 @@ def head_probabilities(folder: str | os.PathLike[str], embeddings: np.ndarray) -
     return config["classes"], softmax(logits, axis=1)
 
 
+_TUNED_FOLDERS: list[Path] = []  # temporary folders of the weights tuned in this process
+
+
+@atexit.register
+def _remove_tuned_folders() -> None:
+    """Remove the temporary weight folders of this process's fine-tunings (90 MB each) when it exits: a saved model
+    holds its own copy, and no encoder outlives the process."""
+    while _TUNED_FOLDERS:
+        shutil.rmtree(_TUNED_FOLDERS.pop(), ignore_errors=True)
+
+
 class FinetunedEncoder(MiniLMEncoder):
     """MiniLM whose weights are fine-tuned on the task's labels by :meth:`fit` (dense float32, 384 dims).
 
@@ -336,7 +348,8 @@ class FinetunedEncoder(MiniLMEncoder):
 
     def fit(self, texts: Sequence[str], labels: Sequence[str] | None = None) -> Self:
         """Fine-tune the packaged MiniLM on ``texts``/``labels``; the tuned weights go to a temporary
-        folder until the model is saved (saving copies them into the model folder)."""
+        folder until the model is saved (saving copies them into the model folder). The temporary folder is
+        removed when the process exits."""
         texts = _check_texts(texts)
         if self.model is not None:
             # weights tuned elsewhere (say, on a GPU machine) are reused as they are
@@ -345,7 +358,9 @@ class FinetunedEncoder(MiniLMEncoder):
         if labels is None:
             raise InputError("the finetuned encoder learns from labels: call fit(texts, labels)")
         params = self._fit_params()
-        folder = Path(tempfile.mkdtemp(prefix="triage-finetuned-")) / "model"
+        scratch = Path(tempfile.mkdtemp(prefix="triage-finetuned-"))
+        _TUNED_FOLDERS.append(scratch)
+        folder = scratch / "model"
         finetune_minilm(texts, labels, folder, params=params, device=self.device, max_steps=self.max_steps)
         self.model = str(folder)
         return self
