@@ -109,7 +109,8 @@ def import_tuned(shard_dirs: list[Path], base: Path, recipe_path: str, *, head_s
     sample = np.sort(rng.permutation(len(sets.train))[:head_sample])
     train = sets.train.subset(np.isin(np.arange(len(sets.train)), sample))
     model = TextClassifier(encoder={**recipe.encoder, "model": str(folder)}, C=recipe.head.C,
-                           class_weight=recipe.head.class_weight, task=recipe.task, random_state=recipe.seed)
+                           class_weight=recipe.head.class_weight, max_iter=recipe.head.max_iter, tol=recipe.head.tol,
+                           task=recipe.task, random_state=recipe.seed)
     start = time.perf_counter()
     model.fit(train.texts, train.labels, X_val=sets.validation.texts, y_val=sets.validation.labels)
     seconds = time.perf_counter() - start
