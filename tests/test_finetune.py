@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from triage.classifier import TextClassifier
 from triage.errors import InputError
@@ -199,3 +200,16 @@ def test_the_tuned_weights_scratch_folder_is_removed_at_exit_and_the_saved_model
     loaded = TextClassifier.load(tmp_path / "model")
     proba = loaded.predict_proba(tiny["text"].tolist())
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_a_loaded_model_refits_from_the_weights_inside_its_folder(
+    tuned: TextClassifier, tiny: pd.DataFrame, tmp_path: Path
+) -> None:
+    # The folder the weights were tuned in is temporary: a copy of a loaded model must not point back to it.
+    tuned.save(tmp_path / "model")
+    loaded = TextClassifier.load(tmp_path / "model")
+    weights = Path(loaded.get_params()["encoder"]["model"])
+    assert weights.is_relative_to((tmp_path / "model").resolve()) and (weights / "config.json").is_file()
+    texts, labels = tiny["text"].tolist(), tiny["label"].tolist()
+    refit = clone(loaded).fit(texts, labels)  # reuses the saved tuned weights, fits a new head
+    np.testing.assert_allclose(refit.encoder_.encode(texts), loaded.encoder_.encode(texts), atol=1e-5)

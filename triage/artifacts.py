@@ -289,7 +289,7 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
     head_params = config.get("head", {})
     calibration = config.get("calibration", {})
     model = TextClassifier(
-        encoder=config["encoder"],
+        encoder=encoder.spec(),  # as loaded: tuned weights are those inside the folder, not where they were tuned
         C=head_params.get("C", 1.0),
         class_weight=head_params.get("class_weight", "balanced"),
         max_iter=head_params.get("max_iter", 2000),
