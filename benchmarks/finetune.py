@@ -108,8 +108,7 @@ def import_tuned(shard_dirs: list[Path], base: Path, recipe_path: str, *, head_s
     rng = np.random.default_rng(recipe.seed)
     sample = np.sort(rng.permutation(len(sets.train))[:head_sample])
     train = sets.train.subset(np.isin(np.arange(len(sets.train)), sample))
-    model = TextClassifier(encoder={**recipe.encoder, "model": str(folder)}, C=recipe.head.C,
-                           class_weight=recipe.head.class_weight, max_iter=recipe.head.max_iter, tol=recipe.head.tol,
+    model = TextClassifier(encoder={**recipe.encoder, "model": str(folder)}, **recipe.head.model_dump(),
                            task=recipe.task, random_state=recipe.seed)
     start = time.perf_counter()
     model.fit(train.texts, train.labels, X_val=sets.validation.texts, y_val=sets.validation.labels)

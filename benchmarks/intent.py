@@ -143,7 +143,7 @@ def cached_encoder(spec: dict, cache: Path) -> tuple[Encoder, Encoder, list[Cach
 
 def new_model(recipe: Recipe, encoder: Encoder) -> TextClassifier:
     return TextClassifier(
-        encoder=encoder, C=recipe.head.C, class_weight=recipe.head.class_weight, max_iter=recipe.head.max_iter, tol=recipe.head.tol,
+        encoder=encoder, **recipe.head.model_dump(),
         calibration=recipe.calibration, normalize=recipe.normalize, task=recipe.task, random_state=recipe.seed,
         abstain=recipe.abstain.model_dump() if recipe.abstain else None, calibration_folds=recipe.calibration_folds,
     )

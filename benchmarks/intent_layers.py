@@ -115,8 +115,7 @@ def main() -> None:
     for name, build in variants.items():
         table = dict(zip(normalised, build(), strict=True))
         encoder = HybridEncoder(parts=[make_encoder(tfidf_spec), Precomputed(table)], weights=recipe.encoder.get("weights"))
-        model = TextClassifier(encoder, C=recipe.head.C, class_weight=recipe.head.class_weight,
-                               max_iter=recipe.head.max_iter, tol=recipe.head.tol, calibration=recipe.calibration, task="intent",
+        model = TextClassifier(encoder, **recipe.head.model_dump(), calibration=recipe.calibration, task="intent",
                                random_state=recipe.seed)
         model.fit([data.texts[i] for i in train_idx], labels[train_idx].tolist())
         accuracy = float(np.mean(model.predict([data.texts[i] for i in test_idx]) == labels[test_idx]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +79,6 @@ def test_head_reaches_its_optimum_whatever_the_row_order() -> None:
 def test_head_tolerance_is_saved_and_older_artifacts_load_with_the_one_they_were_fitted_at(
     tfidf_model: TextClassifier, tmp_path: Path
 ) -> None:
-    import json
-
     tfidf_model.save(tmp_path / "model")
     assert TextClassifier.load(tmp_path / "model").tol == tfidf_model.tol == 1e-6
     config_file = tmp_path / "model" / "config.json"

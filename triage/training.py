@@ -185,10 +185,7 @@ def train_recipe(
 
     model = TextClassifier(
         encoder=recipe.encoder,
-        C=recipe.head.C,
-        class_weight=recipe.head.class_weight,
-        max_iter=recipe.head.max_iter,
-        tol=recipe.head.tol,
+        **recipe.head.model_dump(),  # C, class_weight, max_iter, tol: TextClassifier's own parameter names
         calibration=recipe.calibration,
         calibration_folds=recipe.calibration_folds,
         normalize=recipe.normalize,
