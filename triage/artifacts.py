@@ -163,7 +163,7 @@ def save_classifier(
             "kind": "text_classifier",
             "task": model.task,
             "labels": [str(c) for c in model.classes_],
-            "encoder": model.encoder_.spec(),
+            "encoder": model.encoder_.saved_spec(f"{ENCODER_DIR}/"),  # tuned weights: named inside the folder
             "normalize": bool(model.normalize),
             "head": {
                 "type": "logistic_regression",

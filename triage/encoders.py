@@ -188,7 +188,7 @@ def _write_manifest(
         "format": "triage.encoder",
         "format_version": _FORMAT_VERSION,
         "kind": encoder.kind,
-        "spec": encoder.spec(),
+        "spec": encoder.saved_spec(),
         "dim": encoder.dim,
         "versions": versions,
         "files": {name: file_sha256(path / name) for name in files},
@@ -301,6 +301,14 @@ class Encoder(ABC):
             value = getattr(self, name)
             out[name] = list(value) if isinstance(value, tuple) else value
         return out
+
+    def saved_spec(self, folder: str = "") -> dict[str, Any]:
+        """The spec as recorded in a saved folder: like :meth:`spec`, but weights that travel inside the
+        folder are named by their path relative to the artifact (``folder`` is this encoder's place in it,
+        e.g. ``"encoder/"``), not by where they happened to be when it was saved (say, a temporary folder
+        that no longer exists). Loading never reads that path: it takes the weights from the folder.
+        """
+        return self.spec()
 
     def sharing_key(self) -> tuple | None:
         """A key such that two encoders with equal keys give the same features for the same texts, so
@@ -880,6 +888,14 @@ class MiniLMEncoder(Encoder):
         out[order] = vectors
         return out
 
+    def saved_spec(self, folder: str = "") -> dict[str, Any]:
+        """:meth:`Encoder.saved_spec`: local weights (copied into ``model/`` on save) are named
+        ``f"{folder}model"``; the packaged model (``None``) and a hub name are recorded as they are."""
+        spec = self.spec()
+        if self.model is not None and _resolve_model(self.model)[1]:
+            spec["model"] = f"{folder}{_MINILM_WEIGHTS_DIR}"
+        return spec
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``encoder.json``; copy the weights only when they are not the packaged model's.
 
@@ -1012,6 +1028,10 @@ class HybridEncoder(Encoder):
             "parts": [e.spec() for e in self._encoders()],
             "weights": [float(w) for w in self._weights()],
         }
+
+    def saved_spec(self, folder: str = "") -> dict[str, Any]:
+        """:meth:`spec` with each part's :meth:`~Encoder.saved_spec` (parts are saved in ``part<i>/``)."""
+        return {**self.spec(), "parts": [e.saved_spec(f"{folder}part{i}/") for i, e in enumerate(self._encoders())]}
 
     @property
     def supervised(self) -> bool:
