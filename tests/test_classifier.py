@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from triage.classifier import TextClassifier, check_is_fitted, fit_temperature, fit_temperature_bias
+from triage.classifier import (
+    TextClassifier,
+    check_is_fitted,
+    fit_temperature,
+    fit_temperature_bias,
+    rescale_top,
+)
 from triage.errors import InputError, NotFittedError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "data" / "fixtures" / "sentiment_tiny.csv"
@@ -240,6 +246,62 @@ def test_platt_calibration_restores_the_base_rate_that_balanced_weights_shift(tm
     assert "Platt calibration" in (tmp_path / "m" / "README.md").read_text()
 
 
+def test_rescale_top_sets_the_top_probability_and_never_changes_the_label() -> None:
+    rng = np.random.default_rng(5)
+    proba = rng.dirichlet(np.ones(4) * 0.5, size=300)
+    wanted = rng.random(300)
+    out = rescale_top(proba, wanted)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-9)
+    assert (out.argmax(axis=1) == proba.argmax(axis=1)).all() and (out >= 0).all()
+    # where the wanted value keeps the top class on top, it is taken as is; elsewhere it is raised just enough
+    top, second = np.sort(proba, axis=1)[:, -1], np.sort(proba, axis=1)[:, -2]
+    feasible = wanted > second / (1 - top + second) + 1e-6
+    np.testing.assert_allclose(out.max(axis=1)[feasible], wanted[feasible], atol=1e-12)
+    assert (out.max(axis=1)[~feasible] > wanted[~feasible]).all() and (~feasible).any()
+    # the other classes keep their ratios
+    ratio_in, ratio_out = np.sort(proba, axis=1)[:, :-1], np.sort(out, axis=1)[:, :-1]
+    np.testing.assert_allclose(ratio_out / ratio_out.sum(1, keepdims=True), ratio_in / ratio_in.sum(1, keepdims=True),
+                               atol=1e-9)
+
+
+def test_isotonic_calibration_maps_the_top_confidence_and_keeps_the_labels(tmp_path: Path) -> None:
+    import json
+
+    from triage.errors import ArtifactError
+    from triage.metrics import expected_calibration_error
+
+    train_x, train_y = _skewed_texts(600, 0)
+    val_x, val_y = _skewed_texts(300, 1)
+    test_x = _skewed_texts(500, 2)[0]
+    spec = {"kind": "tfidf", "min_df": 1}
+    fitted = {method: TextClassifier(spec, class_weight="balanced", calibration=method).fit(
+        train_x, train_y, X_val=val_x, y_val=val_y) for method in ("temperature", "isotonic")}
+    iso, temp = fitted["isotonic"], fitted["temperature"]
+    assert iso.temperature_ == pytest.approx(temp.temperature_)  # the likelihood temperature first, then the map
+    assert iso.predict(test_x).tolist() == temp.predict(test_x).tolist()
+    np.testing.assert_allclose(iso.predict_proba(test_x).sum(axis=1), 1.0, atol=1e-9)
+    # on the rows it was fitted on, the map gives the mean confidence its accuracy and a lower ECE than T alone
+    correct = iso.predict(val_x) == np.asarray(val_y)
+    top = iso.predict_proba(val_x).max(axis=1)
+    assert top.mean() == pytest.approx(correct.mean(), abs=0.01)
+    assert expected_calibration_error(iso.predict_proba(val_x), correct) < expected_calibration_error(
+        temp.predict_proba(val_x), correct) / 2
+    iso.save(tmp_path / "m")
+    loaded = TextClassifier.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict_proba(test_x), iso.predict_proba(test_x))
+    assert "isotonic map of the top label's confidence" in (tmp_path / "m" / "README.md").read_text()
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["calibration"]["isotonic"]["y"] = config["calibration"]["isotonic"]["y"][::-1]  # decreasing: tampered
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match=r"calibration\.isotonic' must map increasing confidences"):
+        TextClassifier.load(tmp_path / "m")
+    del config["calibration"]["isotonic"]
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match=r"calibration\.isotonic' must hold lists 'x' and 'y'"):
+        TextClassifier.load(tmp_path / "m")
+
+
 def test_two_class_temperature_bias_is_platt_scaling() -> None:
     from triage.needs_human import _recalibrate
 
@@ -261,8 +323,8 @@ def test_platt_calibration_is_refused_with_abstention_and_damaged_biases_fail_to
 
     with pytest.raises(InputError, match="'platt' does not combine with abstain"):
         TextClassifier("tfidf", calibration="platt", abstain={"oos_label": "oos"}).fit(["a b", "c d"] * 4, ["x", "y"] * 4)
-    with pytest.raises(InputError, match="calibration must be one of 'temperature', 'top_label', 'platt', 'none'"):
-        TextClassifier("tfidf", calibration="isotonic").fit(["a b", "c d"] * 4, ["x", "y"] * 4)
+    with pytest.raises(InputError, match="calibration must be one of 'temperature', 'top_label', 'platt', 'isotonic', 'none'"):
+        TextClassifier("tfidf", calibration="beta").fit(["a b", "c d"] * 4, ["x", "y"] * 4)
     tfidf_model.save(tmp_path / "m")
     config_path = tmp_path / "m" / "config.json"
     config = json.loads(config_path.read_text())

@@ -32,7 +32,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("name: x\ntask: s\nencoder: tfidf\ndata: {train: {file: a.csv, dataset: b}}\n", "exactly one of 'dataset'"),
         ("name: x\ntask: s\nencoder: tfidf\nhead: {C: -1}\ndata: {train: {file: a.csv}}\n", r"head.C: Input should be greater than 0"),
         ("name: x\ntask: s\nencoder: tfidf\nhead: {tol: 0}\ndata: {train: {file: a.csv}}\n", r"head.tol: Input should be greater than 0"),
-        ("name: x\ntask: s\nencoder: tfidf\ndata: {train: {file: a.csv}}\ncalibration: isotonic\n", r"calibration: Input should be 'temperature', 'top_label', 'platt' or 'none'.*'isotonic'"),
+        ("name: x\ntask: s\nencoder: tfidf\ndata: {train: {file: a.csv}}\ncalibration: beta\n", r"calibration: Input should be 'temperature', 'top_label', 'platt', 'isotonic' or 'none'.*'beta'"),
         ("name: x\ntask: s\nencoder: tfidf\ndata: {train: {file: a.csv}}\nepochs: 3\n", r"epochs: Extra inputs are not permitted"),
         ("name: x\nencoder: tfidf\ndata: {train: {file: a.csv}}\n", r"task: Field required"),
         ("- a\n- b\n", "expected a mapping"),

@@ -177,7 +177,10 @@ def save_classifier(
                             "folds": int(getattr(model, "calibration_folds", 0)),
                             "bias": [float(b) for b in getattr(model, "bias_", np.zeros(len(model.classes_)))],
                             **({"abstain_temperature": float(model.abstain_temperature_)}
-                               if getattr(model, "abstain_temperature_", None) is not None else {})},
+                               if getattr(model, "abstain_temperature_", None) is not None else {}),
+                            **({"isotonic": {"x": [float(v) for v in model.isotonic_[0]],
+                                             "y": [float(v) for v in model.isotonic_[1]]}}
+                               if getattr(model, "isotonic_", None) is not None else {})},
             "training": _training_facts(model, training),
             "versions": library_versions(*_PACKAGES),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -314,6 +317,7 @@ def load_classifier(path: str | os.PathLike[str]) -> TextClassifier:
     model.temperature_ = _read_temperature(calibration, "temperature", path, default=1.0)
     model.abstain_temperature_ = _read_temperature(calibration, "abstain_temperature", path, default=None)
     model.bias_ = _read_bias(calibration, len(model.classes_), path)
+    model.isotonic_ = _read_isotonic(calibration, path)
     model.abstain_ = abstain[0] if abstain else None
     if abstain:
         model.threshold_ = abstain[1]
@@ -350,6 +354,25 @@ def _read_bias(calibration: dict, n_labels: int, path: Path) -> np.ndarray:
     return np.asarray(bias, dtype=np.float64)
 
 
+def _read_isotonic(calibration: dict, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The top-class map's knots (``calibration: isotonic``); None for models saved without one."""
+    section = calibration.get("isotonic")
+    if calibration.get("method") != "isotonic" and section is None:
+        return None
+    x = section.get("x") if isinstance(section, dict) else None
+    y = section.get("y") if isinstance(section, dict) else None
+    numbers = [v for v in (x, y) if isinstance(v, list) and v and all(isinstance(n, int | float) for n in v)]
+    if len(numbers) != 2 or len(x) != len(y):
+        raise ArtifactError(f"{path / CONFIG}: key 'calibration.isotonic' must hold lists 'x' and 'y' of equal, "
+                            f"non-zero length; the file is damaged — {RETRAIN_HINT}")
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if (not (np.isfinite(xs).all() and np.isfinite(ys).all()) or (np.diff(xs) < 0).any() or (np.diff(ys) < 0).any()
+            or ys.min() < 0 or ys.max() > 1):
+        raise ArtifactError(f"{path / CONFIG}: key 'calibration.isotonic' must map increasing confidences 'x' to "
+                            f"non-decreasing probabilities 'y' in [0, 1]; the file is damaged — {RETRAIN_HINT}")
+    return xs, ys
+
+
 def _read_abstain(config: dict, path: Path) -> tuple[Any, float] | None:
     """The optional ``abstain`` section: (AbstainParams, threshold), or None for a model that never abstains."""
     from triage.classifier import AbstainParams
@@ -383,6 +406,8 @@ def _calibration_words(calibration: dict, labels: list[str]) -> str:
         words = words.replace("temperature calibration", "Platt calibration", 1)
     if calibration.get("method") == "top_label":
         words = words.replace("temperature calibration", "top-label temperature calibration", 1)
+    if calibration.get("method") == "isotonic" and calibration.get("isotonic"):
+        words += f"; then an isotonic map of the top label's confidence, {len(calibration['isotonic']['x'])} knots"
     if calibration.get("abstain_temperature") is not None:
         words += f"; abstention score at T = {calibration['abstain_temperature']:.3f}"
     return words + ")"

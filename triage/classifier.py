@@ -32,13 +32,13 @@ from triage.text import normalize_batch
 
 __all__ = [
     "TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "fit_temperature_bias", "fit_top_label_temperature", "check_is_fitted",
-    "choose_threshold", "encode_shared",
+    "choose_threshold", "encode_shared", "fit_top_isotonic", "rescale_top",
 ]
 
 logger = logging.getLogger(__name__)
 
-Calibration = Literal["temperature", "top_label", "platt", "none"]
-_CALIBRATIONS = ("temperature", "top_label", "platt", "none")
+Calibration = Literal["temperature", "top_label", "platt", "isotonic", "none"]
+_CALIBRATIONS = ("temperature", "top_label", "platt", "isotonic", "none")
 AbstainMethod = Literal["max_prob", "energy"]
 _ABSTAIN_METHODS = ("max_prob", "energy")
 
@@ -217,6 +217,49 @@ def fit_temperature_bias(logits: np.ndarray, y_index: np.ndarray) -> tuple[float
     return float(np.exp(result.x[0])), np.concatenate([[0.0], result.x[1:]])
 
 
+def fit_top_isotonic(top: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A non-decreasing map of the top-class confidence to the chance that the arg-max is right.
+
+    Isotonic regression of ``correct`` on ``top``, returned as its knots ``(x, y)``: the map is
+    ``np.interp(top, x, y)`` (linear between knots, flat beyond them), so it saves as two lists of numbers.
+    Unlike a temperature it can bend: it fixes a model over-confident in the middle of its range and right
+    at the top.
+
+    Example:
+        >>> x, y = fit_top_isotonic(np.array([0.4, 0.5, 0.6, 0.9]), np.array([False, True, False, True]))
+        >>> y.tolist()  # the right-wrong pair at 0.5 and 0.6 pools to 0.5
+        [0.0, 0.5, 0.5, 1.0]
+        >>> [float(v) for v in np.interp([0.3, 0.55, 0.99], x, y)]
+        [0.0, 0.5, 1.0]
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    top = np.asarray(top, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(top, correct)
+    return np.asarray(iso.X_thresholds_, dtype=np.float64), np.asarray(iso.y_thresholds_, dtype=np.float64)
+
+
+def rescale_top(proba: np.ndarray, new_top: np.ndarray) -> np.ndarray:
+    """``proba`` with each row's top probability set to ``new_top`` and the others scaled to keep the row's sum 1.
+
+    ``new_top`` is raised where needed so the top class stays the arg-max (the label never changes).
+
+    Example:
+        >>> rescale_top(np.array([[0.8, 0.15, 0.05]]), np.array([0.6])).round(3).tolist()
+        [[0.6, 0.3, 0.1]]
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    order = np.sort(proba, axis=1)
+    top, second = order[:, -1], order[:, -2]
+    floor = second / np.maximum(1 - top + second, 1e-12) + 1e-9
+    new_top = np.minimum(np.maximum(np.asarray(new_top, dtype=np.float64), floor), 1.0)
+    scale = np.where(top < 1, (1 - new_top) / np.maximum(1 - top, 1e-12), 0.0)
+    out = proba * scale[:, None]
+    out[np.arange(len(proba)), proba.argmax(axis=1)] = new_top
+    return out
+
+
 class TextClassifier(ClassifierMixin, BaseEstimator):
     """Encoder + multinomial logistic-regression head + temperature calibration.
 
@@ -235,7 +278,10 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             classes), which a head trained with ``class_weight="balanced"`` on skewed labels needs for its
             probabilities to match the observed base rate; ``"top_label"`` fits the temperature to the top
             class's confidence on every calibration row, out-of-scope ones counting as wrong
-            (:func:`fit_top_label_temperature`; see ``benchmarks/calibration.md``); ``"none"``.
+            (:func:`fit_top_label_temperature`; see ``benchmarks/calibration.md``); ``"isotonic"`` fits the
+            likelihood temperature, then a non-decreasing map of the top class's confidence to how often it is
+            right (:func:`fit_top_isotonic`, every calibration row; the other classes are rescaled and the label
+            never changes), for a model over-confident in a way one temperature cannot undo; ``"none"``.
         normalize: apply tweet normalisation (handles, URLs, entities, whitespace) before encoding.
         task: what the labels mean (``"sentiment"``, ``"intent"``, ...); stored with the model.
         random_state: seed for the cross-validation folds and the solver.
@@ -346,6 +392,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         self.temperature_ = 1.0
         self.abstain_temperature_ = None  # the abstention score's own temperature (calibration top_label), else temperature_
         self.bias_ = np.zeros(len(self.classes_))
+        self.isotonic_ = None  # knots (x, y) of the top-class map (calibration isotonic)
 
         # Calibration data: validation rows, else cross-validated logits of the training rows.
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
@@ -377,6 +424,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                     self.abstain_temperature_ = fit_temperature(known_logits[known], y_known)
             else:
                 self.temperature_ = fit_temperature(t_logits[known][:, self.known_columns_], y_known)
+            if self.calibration == "isotonic":
+                known_logits = t_logits[:, self.known_columns_]
+                correct = self.classes_[known_logits.argmax(axis=1)] == t_labels  # out-of-scope rows: wrong
+                top = softmax(known_logits / self.temperature_, axis=1).max(axis=1)
+                self.isotonic_ = fit_top_isotonic(top, correct)
         if abstain is not None:
             self._fit_threshold(abstain, cal_logits, cal_labels, "validation" if has_val else "cross-validation")
         logger.info("fitted %s head on %d texts; temperature %.3f, biases %s", self.task, len(texts),
@@ -486,7 +538,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         """Calibrated probabilities (columns follow ``classes_``) for already-encoded features."""
         bias = getattr(self, "bias_", None)
         scaled = self.decision_function_features(features) / self.temperature_
-        return softmax(scaled if bias is None else scaled + bias, axis=1)
+        proba = softmax(scaled if bias is None else scaled + bias, axis=1)
+        isotonic = getattr(self, "isotonic_", None)
+        if isotonic is not None and len(proba):
+            proba = rescale_top(proba, np.interp(proba.max(axis=1), *isotonic))
+        return proba
 
     def abstention_score_features(self, features: Any) -> np.ndarray:
         """In-scope score per row for already-encoded features (``abstains`` when below ``threshold_``).

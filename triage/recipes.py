@@ -146,12 +146,13 @@ class Recipe(_Strict):
     needs_human: NeedsHumanSection | None = Field(
         default=None, description="Brand prior and recalibration of a needs_human model (task needs_human only)."
     )
-    calibration: Literal["temperature", "top_label", "platt", "none"] = Field(
+    calibration: Literal["temperature", "top_label", "platt", "isotonic", "none"] = Field(
         default="temperature",
         description="temperature: one temperature; top_label: one temperature fitted to the top label's "
         "confidence on every calibration row (out-of-scope rows count as wrong); platt: a temperature and one "
         "bias per label (heads trained with class_weight balanced on skewed labels need the biases to match the "
-        "base rate); none.",
+        "base rate); isotonic: the temperature, then a non-decreasing map of the top label's confidence to how often "
+        "it is right (the label never changes); none.",
     )
     calibration_folds: int = Field(
         default=0, ge=0, le=20,
