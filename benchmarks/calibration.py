@@ -49,11 +49,11 @@ from sklearn.model_selection import StratifiedKFold
 
 from triage.artifacts import load_classifier
 from triage.classifier import (
+    apply_top_isotonic,
     fit_temperature,
     fit_temperature_bias,
     fit_top_isotonic,
     fit_top_label_temperature,
-    rescale_top,
 )
 from triage.labelled import load_examples
 from triage.metrics import ece_floor, ece_p_value, expected_calibration_error
@@ -72,7 +72,7 @@ def calibrated(method: str, model, fit_logits, fit_truth, eval_logits) -> np.nda
     if method == "as saved":
         proba = softmax(eval_logits / model.temperature_ + getattr(model, "bias_", 0.0), axis=1)
         isotonic = getattr(model, "isotonic_", None)
-        return proba if isotonic is None else rescale_top(proba, np.interp(proba.max(axis=1), *isotonic))
+        return proba if isotonic is None else apply_top_isotonic(proba, isotonic)
     y = np.searchsorted(classes, np.asarray([t for t in fit_truth if t is not None], dtype=object))
     temperature = fit_temperature(fit_logits[known], y)
     if method == "temperature":
@@ -84,8 +84,7 @@ def calibrated(method: str, model, fit_logits, fit_truth, eval_logits) -> np.nda
         return softmax(eval_logits / fit_top_label_temperature(fit_logits, fit_correct), axis=1)
     # top-label isotonic on the temperature-scaled confidences (calibration: isotonic)
     knots = fit_top_isotonic(softmax(fit_logits / temperature, axis=1).max(axis=1), fit_correct)
-    proba = softmax(eval_logits / temperature, axis=1)
-    return rescale_top(proba, np.interp(proba.max(axis=1), *knots))
+    return apply_top_isotonic(softmax(eval_logits / temperature, axis=1), knots)
 
 
 def figures(model, proba: np.ndarray, truth: list) -> dict:

@@ -32,7 +32,7 @@ from triage.text import normalize_batch
 
 __all__ = [
     "TextClassifier", "AbstainParams", "ABSTAIN_LABEL", "fit_temperature", "fit_temperature_bias", "fit_top_label_temperature", "check_is_fitted",
-    "choose_threshold", "encode_shared", "fit_top_isotonic", "rescale_top",
+    "choose_threshold", "encode_shared", "fit_top_isotonic", "rescale_top", "apply_top_isotonic",
 ]
 
 logger = logging.getLogger(__name__)
@@ -260,6 +260,14 @@ def rescale_top(proba: np.ndarray, new_top: np.ndarray) -> np.ndarray:
     return out
 
 
+def apply_top_isotonic(proba: np.ndarray, knots: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``proba`` with each row's top probability mapped by the knots of :func:`fit_top_isotonic` (see
+    :func:`rescale_top`; the label never changes)."""
+    if not len(proba):
+        return proba
+    return rescale_top(proba, np.interp(np.max(proba, axis=1), *knots))
+
+
 class TextClassifier(ClassifierMixin, BaseEstimator):
     """Encoder + multinomial logistic-regression head + temperature calibration.
 
@@ -412,11 +420,11 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
                 t_labels = np.concatenate([cal_labels, head.classes_[cv_index]])
             known = np.isin(t_labels, self.classes_)
             y_known = np.searchsorted(self.classes_, t_labels[known])
+            known_logits = t_logits[:, self.known_columns_]
+            correct = self.classes_[known_logits.argmax(axis=1)] == t_labels  # out-of-scope rows count as wrong
             if self.calibration == "platt":
                 self.temperature_, self.bias_ = fit_temperature_bias(t_logits[known][:, self.known_columns_], y_known)
             elif self.calibration == "top_label":
-                known_logits = t_logits[:, self.known_columns_]
-                correct = self.classes_[known_logits.argmax(axis=1)] == t_labels
                 self.temperature_ = fit_top_label_temperature(known_logits, correct)
                 if abstain is not None:
                     # The abstention score keeps the likelihood temperature: the softer top-label one lowers
@@ -425,10 +433,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
             else:
                 self.temperature_ = fit_temperature(t_logits[known][:, self.known_columns_], y_known)
             if self.calibration == "isotonic":
-                known_logits = t_logits[:, self.known_columns_]
-                correct = self.classes_[known_logits.argmax(axis=1)] == t_labels  # out-of-scope rows: wrong
-                top = softmax(known_logits / self.temperature_, axis=1).max(axis=1)
-                self.isotonic_ = fit_top_isotonic(top, correct)
+                self.isotonic_ = fit_top_isotonic(softmax(known_logits / self.temperature_, axis=1).max(axis=1), correct)
         if abstain is not None:
             self._fit_threshold(abstain, cal_logits, cal_labels, "validation" if has_val else "cross-validation")
         logger.info("fitted %s head on %d texts; temperature %.3f, biases %s", self.task, len(texts),
@@ -540,9 +545,7 @@ class TextClassifier(ClassifierMixin, BaseEstimator):
         scaled = self.decision_function_features(features) / self.temperature_
         proba = softmax(scaled if bias is None else scaled + bias, axis=1)
         isotonic = getattr(self, "isotonic_", None)
-        if isotonic is not None and len(proba):
-            proba = rescale_top(proba, np.interp(proba.max(axis=1), *isotonic))
-        return proba
+        return proba if isotonic is None else apply_top_isotonic(proba, isotonic)
 
     def abstention_score_features(self, features: Any) -> np.ndarray:
         """In-scope score per row for already-encoded features (``abstains`` when below ``threshold_``).
