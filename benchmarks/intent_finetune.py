@@ -4,10 +4,11 @@ Fine-tunes all-MiniLM-L6-v2 (triage.finetune, seeded; word embeddings frozen unl
 scores the held-out part with: the cosine-softmax layer trained with the body, a logistic-regression head on the
 tuned embeddings, and the hybrid (tfidf n-grams beside the tuned embeddings); the same heads on the pretrained
 embeddings give the comparison, and equal-weight probability averages of tuned and pretrained heads show
-what an ensemble would add. One fold only: a CPU fine-tuning run takes 15-60 minutes on 2 cores.
-Writes benchmarks/intent_finetune.md.
+what an ensemble would add. Fold 0 by default: a CPU fine-tuning run takes 15-60 minutes on 2 cores; ``--folds all`` runs all five
+and pools the out-of-fold predictions like benchmarks/intent.py. Writes benchmarks/intent_finetune.md.
 
     .venv/bin/python benchmarks/intent_finetune.py [--epochs 3] [--lr 5e-5] [--no-freeze] [--output benchmarks/intent_finetune.md]
+    .venv/bin/python benchmarks/intent_finetune.py --epochs 6 --lr 1e-4 --folds all --output benchmarks/intent_finetune_5fold.md
     .venv/bin/python benchmarks/intent_finetune.py --objective contrastive --per-label 4 --output benchmarks/intent_finetune_contrastive.md
 
 With ``--objective contrastive`` the body is tuned SetFit-style (supervised contrastive loss, no layer) and the
@@ -45,8 +46,8 @@ def fit_proba(train_x, train_y, test_x, C: float) -> tuple[np.ndarray, np.ndarra
     return head.classes_, head.predict_proba(test_x)
 
 
-def hits(classes, proba: np.ndarray, truth: np.ndarray) -> float:
-    return float((np.asarray(classes, dtype=object)[proba.argmax(1)] == truth).mean())
+def predicted(classes, proba: np.ndarray) -> np.ndarray:
+    return np.asarray(classes, dtype=object)[proba.argmax(1)]
 
 
 # probability-level ensembles, equal weights fixed in advance (nothing is chosen on the held-out fold)
@@ -57,21 +58,8 @@ ENSEMBLES = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--no-freeze", action="store_true", help="tune the word embeddings too (slower)")
-    parser.add_argument("--objective", choices=OBJECTIVES, default="classification")
-    parser.add_argument("--per-label", type=int, default=4, help="contrastive: mentions of one label per batch group")
-    parser.add_argument("--output", type=Path, default=OUT, help="where the markdown goes (default: intent_finetune.md)")
-    args = parser.parse_args()
-
-    data = prepare_data(load_recipe(REPO_ROOT / "training" / "intent-banking77-hybrid.yaml")).train
-    labels = np.asarray(data.labels, dtype=object)
-    train, test = next(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels))
-    texts = normalize_batch(data.texts)
+def score_fold(fold: int, train, test, texts, labels, args) -> tuple[dict, float]:
+    """Fine-tune on one fold's training part; each column's and ensemble's held-out labels, and the tuning seconds."""
     train_texts, test_texts = [texts[i] for i in train], [texts[i] for i in test]
     tfidf = make_encoder({"kind": "tfidf"}).fit(train_texts)
     tf_train, tf_test = tfidf.encode(train_texts), tfidf.encode(test_texts)
@@ -82,24 +70,21 @@ def main() -> None:
                                                    freeze_embeddings=not args.no_freeze, objective=args.objective,
                                                    per_label=args.per_label))
     tune_s = time.perf_counter() - start
-    rows, probas = [], {}
+    predictions, probas = {}, {}
     for name, encoder in (("pretrained", MiniLMEncoder()), ("fine-tuned", MiniLMEncoder(model=str(folder)))):
         e_train, e_test = encoder.encode(train_texts), encoder.encode(test_texts)
         classes, proba = fit_proba(e_train, labels[train], e_test, 10.0)
-        row = {"embeddings": name, "LR on embeddings (C=10)": hits(classes, proba, labels[test])}
+        predictions[(name, "LR on embeddings (C=10)")] = predicted(classes, proba)
         hybrid_train = sp.hstack([tf_train, sp.csr_matrix(e_train)]).tocsr() / np.sqrt(2)
         hybrid_test = sp.hstack([tf_test, sp.csr_matrix(e_test)]).tocsr() / np.sqrt(2)
         classes, proba = fit_proba(hybrid_train, labels[train], hybrid_test, 60.0)
         probas[f"{name} hybrid"] = (classes, proba)
-        row["hybrid tfidf + embeddings (C=60)"] = hits(classes, proba, labels[test])
+        predictions[(name, "hybrid tfidf + embeddings (C=60)")] = predicted(classes, proba)
         if name == "fine-tuned":
             classes, proba = head_probabilities(folder, e_test)
             probas["fine-tuned cosine"] = (classes, proba)
-            row["cosine layer tuned with the body"] = hits(classes, proba, labels[test])
-        rows.append(row)
-        print(row, flush=True)
+            predictions[(name, "cosine layer tuned with the body")] = predicted(classes, proba)
 
-    ensembles = {}
     for ensemble, members in ENSEMBLES.items():
         classes = sorted(probas[members[0]][0])
         mean = np.zeros((len(test), len(classes)))
@@ -107,37 +92,95 @@ def main() -> None:
             member_classes, proba = probas[member]
             order = [list(member_classes).index(c) for c in classes]
             mean += proba[:, order] / len(members)
-        ensembles[ensemble] = hits(classes, mean, labels[test])
-        print(ensemble, f"{ensembles[ensemble]:.4f}", flush=True)
+        predictions[("ensemble", ensemble)] = predicted(classes, mean)
+    summary = {key: f"{float((value == labels[test]).mean()):.4f}" for key, value in predictions.items()}
+    print(f"fold {fold}: tuned in {tune_s / 60:.1f} min", summary, flush=True)
+    return predictions, tune_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--no-freeze", action="store_true", help="tune the word embeddings too (slower)")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="classification")
+    parser.add_argument("--per-label", type=int, default=4, help="contrastive: mentions of one label per batch group")
+    parser.add_argument("--folds", type=parse_folds, default=[0],
+                        help="folds of the 5-fold split to run: '0' (default), '0,2' or 'all' (5 fine-tunings, pooled)")
+    parser.add_argument("--output", type=Path, default=OUT, help="where the markdown goes (default: intent_finetune.md)")
+    args = parser.parse_args()
+
+    data = prepare_data(load_recipe(REPO_ROOT / "training" / "intent-banking77-hybrid.yaml")).train
+    labels = np.asarray(data.labels, dtype=object)
+    texts = normalize_batch(data.texts)
+    splits = list(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels))
+    truth, pooled, per_fold, tune_seconds = [], {}, [], []
+    for fold in args.folds:
+        train, test = splits[fold]
+        predictions, tune_s = score_fold(fold, train, test, texts, labels, args)
+        truth.append(labels[test])
+        for key, value in predictions.items():
+            pooled.setdefault(key, []).append(value)
+        per_fold.append({key: float((value == labels[test]).mean()) for key, value in predictions.items()})
+        tune_seconds.append(tune_s)
+    truth = np.concatenate(truth)
+    accuracy = {key: float((np.concatenate(parts) == truth).mean()) for key, parts in pooled.items()}
+    spread = {key: float(np.std([fold[key] for fold in per_fold])) for key in accuracy}
+
+    def cell(key) -> str:
+        if key not in accuracy:
+            return "-"
+        return f"{accuracy[key]:.4f}" + (f" ± {spread[key]:.4f}" if len(args.folds) > 1 else "")
 
     objective = ("contrastive (SetFit-style supervised contrastive loss, "
                  f"{args.per_label} mentions per label in a batch group)" if args.objective == "contrastive"
                  else "classification (cosine-softmax layer)")
-    columns = ["embeddings", "cosine layer tuned with the body", "LR on embeddings (C=10)", "hybrid tfidf + embeddings (C=60)"]
+    columns = ["cosine layer tuned with the body", "LR on embeddings (C=10)", "hybrid tfidf + embeddings (C=60)"]
+    which = (f"fold {args.folds[0]}" if len(args.folds) == 1
+             else "5-fold CV" if len(args.folds) == 5 else "folds " + ", ".join(map(str, args.folds)))
+    scope = (f"Fold {args.folds[0]} of the stratified 5-fold split of banking77 train used by `benchmarks/intent.py` "
+             f"({len(labels) - len(truth):,} training, {len(truth):,} held-out queries)" if len(args.folds) == 1 else
+             f"Folds {', '.join(map(str, args.folds))} of the stratified 5-fold split of banking77 train used by "
+             f"`benchmarks/intent.py`, one fine-tuning per fold, out-of-fold predictions pooled ({len(truth):,} "
+             "held-out queries; ± is the standard deviation of the fold accuracies)")
     lines = [
-        "# Banking77: fine-tuned MiniLM versus pretrained, fold 0",
+        f"# Banking77: fine-tuned MiniLM versus pretrained, {which}",
         "",
         f"Generated by `benchmarks/intent_finetune.py` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPU "
         f"cores, Python {platform.python_version()}. Do not edit by hand.",
         "",
-        f"Fold 0 of the stratified 5-fold split of banking77 train used by `benchmarks/intent.py` ({len(train):,} "
-        f"training, {len(test):,} held-out queries). Fine-tuning: {args.epochs:g} epochs, lr {args.lr:g}, batch "
+        f"{scope}. Fine-tuning: {args.epochs:g} epochs, lr {args.lr:g}, batch "
         f"{args.batch_size}, {'tuned' if args.no_freeze else 'frozen'} word embeddings, seed 0, objective "
-        f"{objective}: {tune_s / 60:.0f} minutes on this machine. Heads: balanced logistic regression, solver run to "
-        "tol 1e-6 like the shipped heads. Accuracy on the held-out queries"
+        f"{objective}: {np.mean(tune_seconds) / 60:.0f} minutes per fold on this machine. Heads: balanced logistic "
+        "regression, solver run to tol 1e-6 like the shipped heads. Accuracy on the held-out queries"
         + (" (with the contrastive objective no layer is trained: the column \"cosine layer tuned with the body\" is "
            "the nearest class centroid of the tuned embeddings):" if args.objective == "contrastive" else ":"),
         "",
-        "| " + " | ".join(columns) + " |",
-        "| " + " | ".join("---" for _ in columns) + " |",
+        "| embeddings | " + " | ".join(columns) + " |",
+        "| --- | " + " | ".join("---" for _ in columns) + " |",
     ]
-    for row in rows:
-        lines.append("| " + " | ".join(row[c] if c == "embeddings" else (f"{row[c]:.4f}" if c in row else "-") for c in columns) + " |")
+    for name in ("pretrained", "fine-tuned"):
+        lines.append(f"| {name} | " + " | ".join(cell((name, c)) for c in columns) + " |")
     lines += ["", "Probability-level ensembles (equal weights, fixed in advance):", "",
               "| ensemble | accuracy |", "| --- | --- |"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in ensembles.items()]
+    lines += [f"| {name} | {cell(('ensemble', name))} |" for name in ENSEMBLES]
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"written {args.output}")
+
+
+def parse_folds(value: str) -> list[int]:
+    """'all' or comma-separated fold numbers 0-4."""
+    if value == "all":
+        return list(range(5))
+    try:
+        folds = sorted({int(part) for part in value.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--folds takes 'all' or fold numbers 0-4 separated by commas, not {value!r}") from None
+    if not folds or folds[0] < 0 or folds[-1] > 4:
+        raise argparse.ArgumentTypeError(f"--folds: fold numbers run from 0 to 4, got {value!r}")
+    return folds
 
 
 if __name__ == "__main__":
