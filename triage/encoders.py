@@ -859,6 +859,17 @@ class MiniLMEncoder(Encoder):
     def _st(self) -> SentenceTransformer:
         return _sentence_transformer(self.model_path, _resolve_device(self.device))
 
+    def weights_sha256(self) -> str | None:
+        """sha256 of the ``model.safetensors`` that is loaded (the packaged model's or a local folder's, say
+        fine-tuned weights), so that two encoders can be compared by their weights wherever the files lie;
+        ``None`` for a hub name or a finetuned encoder not yet fitted. Cached per process by path, size and
+        modification time."""
+        if self.model is None and getattr(self, "supervised", False):
+            return None
+        source, local = _resolve_model(self.model)
+        weights = Path(source) / "model.safetensors"
+        return _sha256_cached(weights) if local and weights.is_file() else None
+
     @property
     def dim(self) -> int:
         """Embedding size (384 for all-MiniLM-L6-v2); loads the model."""

@@ -929,7 +929,9 @@ class MentionIndex:
             "dim": int(self.dim),
             "mentions": len(self),
             "rows": self._size,
-            "encoder": None if self.encoder is None else {"kind": self.encoder.kind, "spec": self.encoder.spec(),
+            # saved_spec: tuned weights are named by their place in the folder, not where they were tuned
+            "encoder": None if self.encoder is None else {"kind": self.encoder.kind,
+                                                          "spec": self.encoder.saved_spec("encoder/"),
                                                           "folder": "encoder"},
             "search": {"exact_limit": self.exact_limit, "nprobe": self.nprobe, "rerank": self.rerank,
                        "normalize_text": self.normalize_text, "keep_handles": self.keep_handles,
@@ -976,7 +978,7 @@ class MentionIndex:
         if encoder is not None:
             chosen = encoder if isinstance(encoder, Encoder) else make_encoder(encoder)
             recorded = None if enc_info is None else enc_info.get("spec")
-            if recorded is None or _comparable(chosen.spec()) != _comparable(recorded):
+            if saved_encoder is None or _comparable(chosen) != _comparable(saved_encoder):
                 raise ArtifactError(
                     f"{manifest_file}: the index was built with encoder {recorded!r}, but {chosen.spec()!r} was "
                     "passed; its vectors are not comparable. Query with the index's own encoder "
@@ -1023,9 +1025,16 @@ class MentionIndex:
 # Small module-level functions, one per file, so that tests can simulate a crash at any step of a save.
 
 
-def _comparable(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """An encoder spec without the settings that do not change its vectors (batch size, device)."""
-    return {k: v for k, v in spec.items() if k not in ("batch_size", "device")}
+def _comparable(encoder: Encoder) -> dict[str, Any]:
+    """What an encoder's vectors depend on: its spec without batch size and device, and local weights (say,
+    fine-tuned MiniLM) by the sha256 of their file rather than by the folder they lie in, which differs between
+    the index's copy and the model the caller loaded."""
+    spec = {k: v for k, v in encoder.spec().items() if k not in ("batch_size", "device")}
+    weights = getattr(encoder, "weights_sha256", None)
+    sha = weights() if weights is not None else None
+    if sha is not None:
+        spec["model"] = f"sha256:{sha}"
+    return spec
 
 
 def _is_generation(name: str) -> bool:
