@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, recall_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from finetune import from_recipe  # noqa: E402
 
+from triage.classifier import linear_head  # noqa: E402
 from triage.encoders import MiniLMEncoder  # noqa: E402
 from triage.finetune import FinetuneParams, finetune_minilm, head_probabilities  # noqa: E402
 
@@ -80,7 +80,7 @@ def main() -> None:
     predictions: dict[str, np.ndarray] = {}  # body -> the head's predictions on the validation texts
 
     def head_scores(body: str, encoder: MiniLMEncoder) -> dict[str, float]:
-        head = LogisticRegression(C=args.C, max_iter=3000, tol=1e-6, class_weight="balanced").fit(encoder.encode(train_x), train_y)
+        head = linear_head(args.C, max_iter=3000).fit(encoder.encode(train_x), train_y)
         predictions[body] = head.predict(encoder.encode(val_x))
         return scores(val_y, predictions[body])
 

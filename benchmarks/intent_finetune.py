@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
+from triage.classifier import linear_head
 from triage.encoders import MiniLMEncoder, make_encoder
 from triage.finetune import OBJECTIVES, FinetuneParams, finetune_minilm, head_probabilities
 from triage.paths import REPO_ROOT
@@ -42,7 +42,7 @@ OUT = Path(__file__).resolve().parent / "intent_finetune.md"
 
 def fit_proba(train_x, train_y, test_x, C: float) -> tuple[np.ndarray, np.ndarray]:
     """Classes and held-out class probabilities of a balanced logistic regression."""
-    head = LogisticRegression(C=C, max_iter=3000, tol=1e-6, class_weight="balanced").fit(train_x, train_y)
+    head = linear_head(C, max_iter=3000).fit(train_x, train_y)
     return head.classes_, head.predict_proba(test_x)
 
 
