@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.special import logit
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
+from triage.classifier import linear_head
 from triage.encoders import make_encoder
 from triage.labelled import internal_split, split_keys
 from triage.needs_human import BrandPrior
@@ -203,7 +203,7 @@ def fit_predict(config: Config, data: Data, train: np.ndarray, test: np.ndarray,
         x_train = sp.vstack([x_train, x_train]).tocsr() if sp.issparse(x_train) else np.vstack([x_train, x_train])
         y_train = np.r_[y_train, 1 - y_train]
         weights = np.r_[np.full(len(train), 1 - eps), np.full(len(train), eps)]
-    head = LogisticRegression(C=config.C, class_weight=config.class_weight, max_iter=3000, random_state=seed)
+    head = linear_head(config.C, class_weight=config.class_weight, max_iter=3000, random_state=seed)
     head.fit(x_train, y_train, sample_weight=weights)
     return head.predict_proba(x_test)[:, 1]
 
