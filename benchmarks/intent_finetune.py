@@ -58,7 +58,7 @@ ENSEMBLES = {
 }
 
 
-def score_fold(fold: int, train, test, texts, labels, args) -> tuple[dict, float]:
+def score_fold(train, test, texts, labels, args) -> tuple[dict, float]:
     """Fine-tune on one fold's training part; each column's and ensemble's held-out labels, and the tuning seconds."""
     train_texts, test_texts = [texts[i] for i in train], [texts[i] for i in test]
     tfidf = make_encoder({"kind": "tfidf"}).fit(train_texts)
@@ -93,8 +93,6 @@ def score_fold(fold: int, train, test, texts, labels, args) -> tuple[dict, float
             order = [list(member_classes).index(c) for c in classes]
             mean += proba[:, order] / len(members)
         predictions[("ensemble", ensemble)] = predicted(classes, mean)
-    summary = {key: f"{float((value == labels[test]).mean()):.4f}" for key, value in predictions.items()}
-    print(f"fold {fold}: tuned in {tune_s / 60:.1f} min", summary, flush=True)
     return predictions, tune_s
 
 
@@ -118,12 +116,13 @@ def main() -> None:
     truth, pooled, per_fold, tune_seconds = [], {}, [], []
     for fold in args.folds:
         train, test = splits[fold]
-        predictions, tune_s = score_fold(fold, train, test, texts, labels, args)
+        predictions, tune_s = score_fold(train, test, texts, labels, args)
         truth.append(labels[test])
         for key, value in predictions.items():
             pooled.setdefault(key, []).append(value)
         per_fold.append({key: float((value == labels[test]).mean()) for key, value in predictions.items()})
         tune_seconds.append(tune_s)
+        print(f"fold {fold}: tuned in {tune_s / 60:.1f} min", {k: f"{v:.4f}" for k, v in per_fold[-1].items()}, flush=True)
     truth = np.concatenate(truth)
     accuracy = {key: float((np.concatenate(parts) == truth).mean()) for key, parts in pooled.items()}
     spread = {key: float(np.std([fold[key] for fold in per_fold])) for key in accuracy}

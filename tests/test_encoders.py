@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from safetensors.numpy import load_file
+from tampering import flip_byte
 
 import triage.encoders as encoders_module
 from triage import paths
@@ -55,12 +56,6 @@ def _row_norms(matrix: np.ndarray | sp.csr_matrix) -> np.ndarray:
     if sp.issparse(matrix):
         return np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     return np.linalg.norm(matrix, axis=1)
-
-
-def _flip_byte(path: Path, offset: int = -1) -> None:
-    data = bytearray(path.read_bytes())
-    data[offset] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 def _edit_manifest(folder: Path, **changes: object) -> None:
@@ -201,7 +196,7 @@ def test_tfidf_save_load_is_bit_identical_and_pickle_free(tfidf: TfidfEncoder, t
 
 def test_tfidf_tampered_or_missing_files(tfidf: TfidfEncoder, tmp_path: Path) -> None:
     tfidf.save(tmp_path / "a")
-    _flip_byte(tmp_path / "a" / "idf.safetensors")
+    flip_byte(tmp_path / "a" / "idf.safetensors")
     with pytest.raises(
         ArtifactError, match=r"idf\.safetensors does not match the sha256 recorded in .*encoder\.json"
     ):
@@ -329,7 +324,7 @@ def test_static_save_load_round_trip(static_encoder: StaticEncoder, tmp_path: Pa
 @pytest.mark.slow
 def test_static_tampered_or_missing_files(static_encoder: StaticEncoder, tmp_path: Path) -> None:
     static_encoder.save(tmp_path / "a")
-    _flip_byte(tmp_path / "a" / "model.safetensors", offset=-100)
+    flip_byte(tmp_path / "a" / "model.safetensors", offset=-100)
     with pytest.raises(ArtifactError, match=r"a/model\.safetensors does not match the sha256 recorded"):
         load_encoder(tmp_path / "a")
     static_encoder.save(tmp_path / "b")
@@ -347,7 +342,7 @@ def test_corrupt_static_cache_is_rebuilt(
     fresh = StaticEncoder()
     assert fresh.cache_dir == tmp_path / "encoders" / "static-minilm-256"
     shutil.copytree(good, fresh.cache_dir)
-    _flip_byte(fresh.cache_dir / "model.safetensors", offset=-100)
+    flip_byte(fresh.cache_dir / "model.safetensors", offset=-100)
 
     calls: list[Path] = []
 
@@ -460,7 +455,7 @@ def test_minilm_local_model_is_copied_and_checked(minilm_encoder: MiniLMEncoder,
     assert isinstance(loaded, MiniLMEncoder) and loaded.model == str((moved / "model").resolve())
     np.testing.assert_allclose(loaded.encode(TWEETS[:3]), minilm_encoder.encode(TWEETS[:3]), atol=1e-6)
 
-    _flip_byte(moved / "model" / "model.safetensors", offset=-100)
+    flip_byte(moved / "model" / "model.safetensors", offset=-100)
     with pytest.raises(ArtifactError, match=r"moved/model/model\.safetensors does not match the sha256"):
         load_encoder(moved)
     (moved / "model" / "config.json").unlink()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from tampering import flip_byte
 
 from triage.classifier import TextClassifier
 from triage.encoders import (
@@ -70,10 +71,7 @@ def test_save_load_is_bit_identical_and_checked(hybrid: HybridEncoder, tmp_path:
     assert (loaded.encode(TEXTS) != hybrid.encode(TEXTS)).nnz == 0
     assert loaded.spec() == hybrid.spec()
     # a changed file inside a part is refused, naming the file
-    idf = tmp_path / "enc" / "part1" / "idf.safetensors"
-    data = bytearray(idf.read_bytes())
-    data[-1] ^= 0xFF
-    idf.write_bytes(bytes(data))
+    flip_byte(tmp_path / "enc" / "part1" / "idf.safetensors")
     with pytest.raises(ArtifactError, match=r"part1/idf.safetensors does not match the sha256"):
         load_encoder(tmp_path / "enc")
 

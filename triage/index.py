@@ -1030,8 +1030,7 @@ def _comparable(encoder: Encoder) -> dict[str, Any]:
     fine-tuned MiniLM) by the sha256 of their file rather than by the folder they lie in, which differs between
     the index's copy and the model the caller loaded."""
     spec = {k: v for k, v in encoder.spec().items() if k not in ("batch_size", "device")}
-    weights = getattr(encoder, "weights_sha256", None)
-    sha = weights() if weights is not None else None
+    sha = encoder.weights_sha256()
     if sha is not None:
         spec["model"] = f"sha256:{sha}"
     return spec
