@@ -176,9 +176,9 @@ def parse_folds(value: str) -> list[int]:
         folds = sorted({int(part) for part in value.split(",")})
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--folds takes 'all' or fold numbers 0-4 separated by commas, not {value!r}") from None
+            f"takes 'all' or fold numbers 0-4 separated by commas, not {value!r}") from None
     if not folds or folds[0] < 0 or folds[-1] > 4:
-        raise argparse.ArgumentTypeError(f"--folds: fold numbers run from 0 to 4, got {value!r}")
+        raise argparse.ArgumentTypeError(f"fold numbers run from 0 to 4, got {value!r}")
     return folds
 
 
