@@ -23,6 +23,7 @@ __all__ = [
     "reliability_bins",
     "classification_metrics",
     "top_k_accuracy",
+    "save_figure",
     "out_of_scope_metrics",
     "plot_confusion_matrix",
     "plot_reliability_diagram",
@@ -266,6 +267,18 @@ def out_of_scope_metrics(
     }
 
 
+def save_figure(fig, path: str | Path, *, dpi: int = 110) -> Path:
+    """Lay out ``fig``, write it to ``path`` (parent folders created) and close it; returns the path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def plot_confusion_matrix(
     matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike[str], *, title: str = ""
 ) -> Path:
@@ -293,12 +306,7 @@ def plot_confusion_matrix(
                 ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center",
                         color="white" if share[i, j] > 0.5 else "black", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true label")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_reliability_diagram(
@@ -345,9 +353,4 @@ def plot_reliability_diagram(
     bottom.set_xlabel("top-class confidence")
     bottom.set_ylabel("rows (log)")
     bottom.set_yscale("log")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from triage.errors import InputError
+from triage.metrics import save_figure
 
 if TYPE_CHECKING:
     from triage.pipeline import TriagePipeline
@@ -169,8 +170,6 @@ def plot_deflection(curve: Sequence[dict[str, float]], path: str | os.PathLike[s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=120)
     xs = [p["automation_rate"] for p in curve]
     ys = [p["error_rate"] for p in curve]
@@ -188,7 +187,4 @@ def plot_deflection(curve: Sequence[dict[str, float]], path: str | os.PathLike[s
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title("Deflection curve on held-out twcs threads")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
