@@ -1,6 +1,6 @@
 """Self-service link suggestion on the IBM care conversations (dev), leave-one-conversation-out.
 
-Writes benchmarks/links.md and links.json. Every dev conversation is a query against the other 524 (a
+Writes benchmarks/links.md, links.json and links_coverage.png. Every dev conversation is a query against the other 524 (a
 conversation never retrieves itself, nor counts in its brand's prior): hit@1 and hit@5 of the suggested
 links against the document the agent actually sent. ``reachable`` is the share of conversations whose link
 answered another dev conversation of the same brand, the ceiling of any retrieval from this memory.
@@ -11,6 +11,8 @@ Rows per index: 1-NN (the link of the single nearest conversation), the neighbou
 with the brand prior, and with the link-title term (:class:`~triage.links.LinkSettings`). A grid over the
 settings is chosen on the same conversations, so its best row is optimistic; the cross-fitted figure is the
 honest one: settings chosen on one half of the conversations (by id), scored on the other, and back.
+For the shipped index, precision (hit@1 of the suggestions kept) against coverage (share kept) as the floors
+of the policy's ``suggested_link`` rule (best link's score, its closest conversation's similarity) rise.
 
 Reference measured elsewhere (memory dev, queries test): MiniLM nearest neighbour hit@1 0.35, hit@5 0.50;
 brand-most-frequent hit@1 0.34. Targets: hit@1 >= 0.45, hit@5 >= 0.54.
@@ -38,6 +40,9 @@ from triage.index import MentionIndex  # noqa: E402
 from triage.links import LinkSettings, LinkSuggester, brand_most_frequent, care_conversations  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+SCORE_FLOORS = [0.0, 0.15, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0]
+SIMILARITY_FLOORS = [None, 0.4, 0.5, 0.6]  # None: no floor
+POLICY_FLOORS = (0.15, 0.4)  # triage.policy.SuggestedLinkRule defaults (min_score, min_similarity)
 INDEXES = {  # name -> (encoder, keep_handles)
     "minilm": ("minilm", False),
     "minilm, handles kept": ("minilm", True),
@@ -57,6 +62,58 @@ def per_query(suggester: LinkSuggester, vectors: np.ndarray, brands: list, ids: 
     ranked = suggester.suggest(vectors=vectors, brands=brands, k=5, exclude_ids=ids)
     return np.array([[bool(r) and r[0].link == t, t in [s.link for s in r]] for r, t in zip(ranked, truth, strict=True)],
                     dtype=float)
+
+
+def top_suggestions(suggester: LinkSuggester, vectors: np.ndarray, brands: list, ids: list,
+                    truth: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per query (leave-one-out): the best link's score, its closest neighbour's similarity (-1 when only the
+    prior backs it, or no link at all) and whether it is the link the agent sent."""
+    ranked = suggester.suggest(vectors=vectors, brands=brands, k=1, exclude_ids=ids)
+    score = np.array([r[0].score if r else 0.0 for r in ranked])
+    similarity = np.array([r[0].best_similarity if r and r[0].best_similarity is not None else -1.0 for r in ranked])
+    right = np.array([bool(r) and r[0].link == t for r, t in zip(ranked, truth, strict=True)])
+    return score, similarity, right
+
+
+def floors(score: np.ndarray, similarity: np.ndarray, right: np.ndarray, min_score: float,
+           min_similarity: float | None) -> dict[str, float]:
+    """Coverage (share of queries whose best link clears both floors) and precision (hit@1 among those)."""
+    kept = (score >= min_score) & (similarity >= (-1.0 if min_similarity is None else min_similarity))
+    return {"min_score": min_score, "min_similarity": min_similarity, "coverage": float(kept.mean()),
+            "precision": float(right[kept].mean()) if kept.any() else float("nan")}
+
+
+def plot_floors(score: np.ndarray, similarity: np.ndarray, right: np.ndarray, path: Path) -> Path:
+    """Precision of the best link against coverage as ``min_score`` rises, per similarity floor; the policy's
+    default floors marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from triage.metrics import save_figure
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    sweep = np.unique(np.quantile(score, np.linspace(0.0, 0.95, 40)))
+    for floor in SIMILARITY_FLOORS:
+        points = [floors(score, similarity, right, t, floor) for t in sweep]
+        ax.plot([p["coverage"] for p in points], [p["precision"] for p in points],
+                label="no similarity floor" if floor is None else f"similarity >= {floor}")
+    policy = floors(score, similarity, right, *POLICY_FLOORS)
+    ax.scatter([policy["coverage"]], [policy["precision"]], s=80, color="#c53030", zorder=3,
+               label=f"policy defaults (score >= {POLICY_FLOORS[0]}, similarity >= {POLICY_FLOORS[1]})")
+    for t in (0.3, 0.6, 1.0):
+        p = floors(score, similarity, right, t, None)
+        ax.annotate(f"score >= {t}", (p["coverage"], p["precision"]), fontsize=7, textcoords="offset points",
+                    xytext=(4, 4))
+    ax.set_xlabel("coverage (share of conversations that get a suggestion)")
+    ax.set_ylabel("precision (suggested link = the one the agent sent)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("Link suggestions: precision against coverage\n(IBM dev conversations, leave-one-out)", fontsize=10)
+    return save_figure(fig, path)
 
 
 def half_of(mention_id: str) -> int:
@@ -79,6 +136,7 @@ def main() -> None:
     grid: list[dict] = []
     crossfit: dict[str, dict] = {}
     reachable = None
+    confidence: list[dict] = []
     for name in args.indexes:
         kind, keep = INDEXES[name]
         start = time.perf_counter()
@@ -120,6 +178,11 @@ def main() -> None:
         if reachable is None:
             counts = index.link_counts()
             reachable = float(np.mean([counts.get(b, {}).get(t, 0) > 1 for b, t in zip(brands, truth, strict=True)]))
+        if name == SHIPPED:
+            suggester.settings = default
+            top = top_suggestions(suggester, vectors, brands, ids, truth)
+            confidence = [floors(*top, t, f) for t in SCORE_FLOORS for f in SIMILARITY_FLOORS]
+            plot_floors(*top, args.output.with_name(args.output.stem + "_coverage.png"))
         if args.save is not None and name == SHIPPED:
             index.save(args.save, settings={"links": default.to_dict()})
     lines = [
@@ -168,9 +231,23 @@ def main() -> None:
         "10-fold memory), and a learned re-ranker over vote, similarity, frequency and recency features (0.444 "
         "leave-one-out).",
     ]
+    if confidence:
+        lines += ["", f"How sure is a suggestion? ({SHIPPED}, default settings.) A suggestion is kept when its best "
+                  "link's score and the similarity of its closest conversation with that link clear both floors: "
+                  "coverage is the share of conversations kept, precision their hit@1 (cells: coverage / precision). "
+                  f"The policy proposes a link (`suggested_link`) at min_score {POLICY_FLOORS[0]}, min_similarity "
+                  f"{POLICY_FLOORS[1]} (chosen on twcs in `benchmarks/pipeline.md`); picture: "
+                  f"`{args.output.stem}_coverage.png`.", "",
+                  "| min_score | " + " | ".join("no similarity floor" if f is None else f"similarity >= {f}"
+                                                 for f in SIMILARITY_FLOORS) + " |",
+                  "|---:|" + "---:|" * len(SIMILARITY_FLOORS)]
+        for t in SCORE_FLOORS:
+            cells = [c for c in confidence if c["min_score"] == t]
+            lines.append(f"| {t} | " + " | ".join(f"{c['coverage']:.2f} / {c['precision']:.2f}" for c in cells) + " |")
     args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     args.output.with_suffix(".json").write_text(json.dumps(
-        {"rows": rows, "grid": grid, "crossfit": crossfit, "baseline": baseline, "reachable": reachable},
+        {"rows": rows, "grid": grid, "crossfit": crossfit, "baseline": baseline, "reachable": reachable,
+         "confidence": confidence},
         indent=2, default=float) + "\n")
     print(args.output.read_text())
 
