@@ -223,6 +223,24 @@ def test_keep_handles_is_saved_and_changes_what_is_encoded(static_encoder, tmp_p
     assert not MentionIndex.load(_saved_plain(plain, tmp_path)).keep_handles
 
 
+def test_progress_is_reported_in_chunks_after_the_input_is_checked(static_encoder, monkeypatch) -> None:
+    monkeypatch.setattr(index_module, "ENCODE_CHUNK", 4)
+    texts = [f"@AcmeHelp question number {i} about my order" for i in range(10)]
+    calls: list[tuple[int, int]] = []
+    index = MentionIndex(static_encoder).add_batch([str(i) for i in range(10)], texts,
+                                                    on_progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (10, 10) and [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert (4, 10) in calls and (8, 10) in calls
+    # chunked encoding gives the vectors of one call
+    assert np.allclose(index.vectors_of([str(i) for i in range(10)]), MentionIndex(static_encoder).encode(texts), atol=1e-6)
+    # a bad row fails before any encoding is reported
+    calls.clear()
+    with pytest.raises(InputError, match=r"texts\[7\] is empty"):
+        MentionIndex(static_encoder).add_batch([str(i) for i in range(10)], texts[:7] + [" "] + texts[8:],
+                                               on_progress=lambda done, total: calls.append((done, total)))
+    assert calls == []
+
+
 def _saved_plain(index: MentionIndex, tmp_path: Path) -> Path:
     index.add_batch(["1"], ["@AcmeHelp hi"], links=["https://help/x"], brands=["Acme"])
     return index.save(tmp_path / "plain")

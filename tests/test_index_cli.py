@@ -126,6 +126,23 @@ def test_add_replaces_and_grows(index_dir: Path, tmp_path: Path) -> None:
     assert stats["mentions"] == 5 and stats["with_link"] == 5
 
 
+def test_rows_without_text_stop_the_build_or_are_left_out_with_skip_empty(tmp_path: Path, static_encoder) -> None:
+    source = tmp_path / "answered.csv"
+    pd.DataFrame({"id": ["a", "b", "c", "d"], "text": ["@AcmeHelp parcel late", "", "@AcmeHelp reset password", " "],
+                  "link": ["https://help.acme/parcel", "https://help.acme/x", "https://help.acme/password", None]}
+                 ).to_csv(source, index=False)
+    stopped = runner.invoke(app, ["index", "build", str(source), "-o", str(tmp_path / "idx"), "--encoder", "static"])
+    assert stopped.exit_code == 1 and not (tmp_path / "idx").exists()
+    message = " ".join(stopped.output.split())
+    assert "row 2 (id 'b') has no text (2 rows in all)" in message and "--skip-empty" in message
+    built = runner.invoke(app, ["index", "build", str(source), "-o", str(tmp_path / "idx"), "--encoder", "static",
+                                "--skip-empty"])
+    assert built.exit_code == 0, built.output
+    assert "left out 2 row(s) with no text (ids b, d)" in " ".join(built.output.split())
+    stats = json.loads(runner.invoke(app, ["index", "stats", str(tmp_path / "idx"), "--json"]).output)
+    assert stats["mentions"] == 2 and stats["with_link"] == 2
+
+
 @pytest.mark.slow
 def test_evaluate_links_on_a_held_out_layout(held_out: Path, tmp_path: Path, static_encoder) -> None:
     build = runner.invoke(app, ["index", "build", "--dataset", "ibm_twitter_customer_care", "--split", "dev",

@@ -45,7 +45,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -77,6 +77,8 @@ _FORMAT_VERSION = 1
 _GENERATION = re.compile(r"g\d{6}-[0-9a-f]{8}")
 _COLUMNS = ("id", "text", "link", "brand", "created_at", "alive")
 _MAX_TEXT = 5000
+ENCODE_CHUNK = 1024
+"""Texts per encoder call when :meth:`MentionIndex.encode` reports progress."""
 # A row's brand code when it has none; queries with brand=None see every row.
 _NO_BRAND = -1
 
@@ -406,13 +408,28 @@ class MentionIndex:
             created_at=self._created[row],
         )
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors of ``texts`` with the index's encoder (normalised first when ``normalize_text``)."""
+    def encode(self, texts: Sequence[str], *,
+               on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Unit vectors of ``texts`` with the index's encoder (normalised first when ``normalize_text``).
+
+        ``on_progress`` (optional) is called with (texts encoded, total) after each chunk of
+        ``ENCODE_CHUNK`` texts, for a progress bar; without it the texts are encoded in one call.
+        """
         items = _texts(texts)
         if self.encoder is None:
             raise InputError("this index has no encoder; pass vectors= (one unit vector per text).")
         prepared = normalize_batch(items, keep_handles=self.keep_handles) if self.normalize_text else items
-        return _unit_rows(np.asarray(self.encoder.encode(prepared)), len(items), self.dim, "encoded texts")
+        if on_progress is None or len(prepared) <= ENCODE_CHUNK:
+            encoded = np.asarray(self.encoder.encode(prepared))
+        else:
+            parts = []
+            for start in range(0, len(prepared), ENCODE_CHUNK):
+                parts.append(np.asarray(self.encoder.encode(prepared[start:start + ENCODE_CHUNK])))
+                on_progress(start + len(parts[-1]), len(prepared))
+            encoded = np.concatenate(parts)
+        if on_progress is not None:
+            on_progress(len(prepared), len(prepared))
+        return _unit_rows(encoded, len(items), self.dim, "encoded texts")
 
     # ------------------------------------------------------------------------------------------ adding
 
@@ -441,6 +458,7 @@ class MentionIndex:
         brands: Sequence[str | None] | None = None,
         created_at: Sequence[str | datetime | None] | None = None,
         vectors: np.ndarray | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> Self:
         """Add answered mentions; an id already stored (or repeated in the batch: the last wins) is replaced.
 
@@ -451,6 +469,8 @@ class MentionIndex:
             brands: the brand each mention addressed (None for none).
             created_at: ISO-8601 times or datetimes (stored as UTC ``YYYY-MM-DDTHH:MM:SSZ``).
             vectors: precomputed embeddings, one row per mention (normalised here); skips encoding.
+            on_progress: called with (mentions encoded, total) while encoding (see :meth:`encode`), after
+                every input is checked.
 
         Returns:
             ``self``.
@@ -470,7 +490,7 @@ class MentionIndex:
         if n == 0:
             return self
         if vectors is None:
-            matrix = self.encode(text_list)
+            matrix = self.encode(text_list, on_progress=on_progress)
         else:
             matrix = _unit_rows(vectors, n, self.dim, "vectors")
             if self._dim is None:

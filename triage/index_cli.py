@@ -10,6 +10,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TimeElapsedColumn,
+)
+from rich.progress import (
+    TextColumn as ProgressLabel,
+)
 from rich.table import Table
 
 from triage.errors import InputError
@@ -39,11 +49,12 @@ def _clear(func: Any) -> Any:
     return _clear_errors(func)
 
 
-def read_answered(path: Path, columns: Columns) -> Any:
+def read_answered(path: Path, columns: Columns, *, skip_empty: bool = False) -> Any:
     """Read answered mentions from a CSV/JSONL/Parquet file into ``id, text, link, brand, created_at``.
 
     ``columns`` maps those names to the file's columns (``None``: the file has no such column). A missing id
-    column numbers the rows; rows with an empty text are an error naming the row.
+    column numbers the rows; a row with an empty text is an error naming the row, or with ``skip_empty`` is
+    left out with a warning that counts them and names the first ids.
     """
     import pandas as pd
 
@@ -67,10 +78,17 @@ def read_answered(path: Path, columns: Columns) -> Any:
         out_frame["id"] = [str(i) for i in range(len(out_frame))]
         logger.warning("%s has no id column: rows are numbered from 0", path)
     out_frame["id"] = [str(v) for v in out_frame["id"]]
-    for i, text in enumerate(out_frame["text"]):
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"{path}: row {i + 1} (id {out_frame['id'].iloc[i]!r}) has no text; answered mentions "
-                             "need their text.")
+    empty = [i for i, text in enumerate(out_frame["text"]) if not isinstance(text, str) or not text.strip()]
+    if empty and not skip_empty:
+        i = empty[0]
+        more = f" ({len(empty):,} rows in all)" if len(empty) > 1 else ""
+        raise InputError(f"{path}: row {i + 1} (id {out_frame['id'].iloc[i]!r}) has no text{more}; answered mentions "
+                         "need their text: fill or remove it, or pass --skip-empty to leave such rows out.")
+    if empty:
+        ids = out_frame["id"].iloc[empty[:5]].tolist()
+        logger.warning("%s: left out %d row(s) with no text (ids %s%s)", path, len(empty), ", ".join(ids),
+                       ", ..." if len(empty) > 5 else "")
+        out_frame = out_frame.drop(index=out_frame.index[empty]).reset_index(drop=True)
     for name in ("link", "brand", "created_at"):
         out_frame[name] = [None if v is None else str(v) for v in out_frame[name]]
     return out_frame
@@ -80,6 +98,21 @@ def _options_columns(id_column: str, text_column: str, link_column: str, brand_c
     return {"id": id_column, "text": text_column, "link": link_column, "brand": brand_column, "created_at": time_column}
 
 
+def _add_with_progress(index: Any, frame: Any, verb: str) -> None:
+    """``index.add_batch`` of the answered mentions in ``frame`` with a progress bar over the encoding."""
+    columns = (SpinnerColumn(), ProgressLabel(verb), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(verb, total=len(frame))
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        index.add_batch(frame["id"].tolist(), frame["text"].tolist(), links=frame["link"].tolist(),
+                        brands=frame["brand"].tolist(), created_at=frame["created_at"].tolist(), on_progress=update)
+
+
+SkipEmpty = Annotated[bool, typer.Option("--skip-empty", help="Leave out rows with no text (a warning counts them) "
+                                                              "instead of stopping at the first.")]
 IdColumn = Annotated[str, typer.Option("--id-column", help="Column with the mention id.")]
 TextColumn = Annotated[str, typer.Option("--text-column", help="Column with the mention text.")]
 LinkColumn = Annotated[str, typer.Option("--link-column", help="Column with the link it was answered with.")]
@@ -101,6 +134,7 @@ def build(
     link_column: LinkColumn = "link",
     brand_column: BrandColumn = "brand",
     time_column: TimeColumn = "created_at",
+    skip_empty: SkipEmpty = False,
     exact_limit: Annotated[int, typer.Option("--exact-limit", min=1, help="Exact search below this many mentions.")] = 20_000,
     duplicate_threshold: Annotated[
         float | None, typer.Option("--duplicate-threshold", help="Cosine from which a mention repeats a stored one.")
@@ -124,11 +158,10 @@ def build(
             raise InputError(f"--dataset builds from ibm_twitter_customer_care conversations, got {dataset!r}.")
         frame = care_conversations(split, data_dir=data_dir)
     else:
-        frame = read_answered(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column))
+        frame = read_answered(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column),
+                              skip_empty=skip_empty)
     index = MentionIndex(encoder, exact_limit=exact_limit, keep_handles=keep_handles)
-    with console.status(f"encoding {len(frame):,} answered mentions with {encoder} ..."):
-        index.add_batch(frame["id"].tolist(), frame["text"].tolist(), links=frame["link"].tolist(),
-                        brands=frame["brand"].tolist(), created_at=frame["created_at"].tolist())
+    _add_with_progress(index, frame, f"encoding with {encoder}")
     settings: dict[str, Any] = {"links": LinkSettings().to_dict()}
     if duplicate_threshold is not None:
         settings["duplicates"] = {"threshold": duplicate_threshold}
@@ -146,17 +179,17 @@ def add(
     link_column: LinkColumn = "link",
     brand_column: BrandColumn = "brand",
     time_column: TimeColumn = "created_at",
+    skip_empty: SkipEmpty = False,
 ) -> None:
     """Add answered mentions to an index (an id already stored is replaced) and save it again."""
     from triage.index import MentionIndex
 
     index = MentionIndex.load(index_dir)
-    frame = read_answered(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column))
+    frame = read_answered(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column),
+                          skip_empty=skip_empty)
     before = len(index)
     replaced = sum(i in index for i in frame["id"])
-    with console.status(f"adding {len(frame):,} answered mentions ..."):
-        index.add_batch(frame["id"].tolist(), frame["text"].tolist(), links=frame["link"].tolist(),
-                        brands=frame["brand"].tolist(), created_at=frame["created_at"].tolist())
+    _add_with_progress(index, frame, "adding")
     index.save(index_dir, settings=index.settings)
     out.print(f"{index_dir}: {before:,} -> {len(index):,} mentions ({replaced:,} replaced)")
 
