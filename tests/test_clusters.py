@@ -1,12 +1,21 @@
-"""Repeated-question clusters: the chunked community detection equals a brute-force implementation."""
+"""Repeated-question clusters: the chunked community detection equals a brute-force implementation; the report
+fields; `triage clusters` on a real CSV."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import json
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from triage.cli import app
 from triage.clusters import community_detection, repeated_questions
 from triage.errors import InputError
+
+runner = CliRunner()
 
 
 def brute_force(X: np.ndarray, threshold: float, min_size: int) -> list[list[int]]:
@@ -68,3 +77,77 @@ def test_bad_input() -> None:
         community_detection(np.ones((2, 4)), min_size=0)
     with pytest.raises(InputError, match="one of each"):
         repeated_questions(["a"], ["x", "y"], np.ones((1, 2)))
+
+
+def _mentions(path: Path) -> Path:
+    """Three brands' worth of repeated questions (3 wordings x 3 copies each), an empty row and a Twitter-time row."""
+    questions = {
+        ("AcmeHelp", "parcel"): ["my parcel never arrived", "where is my parcel", "parcel has not arrived yet"],
+        ("AcmeHelp", "login"): ["I can't log in to the app", "app login keeps failing", "login not working on the app"],
+        ("OtherCo", "parcel"): ["my parcel never arrived", "parcel still not here", "where's my parcel"],
+    }
+    rows = []
+    for (brand, topic), texts in questions.items():
+        for text in texts:
+            for day in (1, 2, 3):
+                rows.append({"id": f"{brand}-{topic}-{len(rows)}", "text": f"@{brand} {text}" + "!" * (day - 1),
+                             "brand": brand, "created_at": f"2020-03-0{day}T10:00:00Z",
+                             "link": "https://help/parcel" if topic == "parcel" and day == 1 else None})
+    rows.append({"id": "empty", "text": "", "brand": "AcmeHelp", "created_at": None, "link": None})
+    rows.append({"id": "old", "text": "@AcmeHelp thanks!", "brand": "AcmeHelp",
+                 "created_at": "Tue Oct 31 22:10:47 +0000 2017", "link": None})
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_clusters_command_writes_clusters_and_a_row_per_mention(tmp_path: Path, static_encoder) -> None:
+    source = _mentions(tmp_path / "mentions.csv")
+    result = runner.invoke(app, ["clusters", str(source), "-o", str(tmp_path / "c.parquet"), "--members",
+                                 str(tmp_path / "m.csv"), "--encoder", "static"])
+    assert result.exit_code == 0, result.output
+    found = pd.read_parquet(tmp_path / "c.parquet")
+    assert found["size"].tolist() == [9, 9, 9] and found["cluster_id"].tolist() == [0, 1, 2]
+    by_topic = {json.loads(m)[0].split("-")[0] + "-" + json.loads(m)[0].split("-")[1]: row
+                for m, row in zip(found["member_ids"], found.itertuples(), strict=True)}
+    assert set(by_topic) == {"AcmeHelp-parcel", "AcmeHelp-login", "OtherCo-parcel"}
+    for key, row in by_topic.items():
+        assert all(m.startswith(key) for m in json.loads(row.member_ids)) and row.brand == key.split("-")[0]
+        assert (row.first_seen, row.last_seen) == ("2020-03-01T10:00:00Z", "2020-03-03T10:00:00Z")
+    assert by_topic["AcmeHelp-parcel"].self_service_share == pytest.approx(1 / 3)
+    assert pd.isna(by_topic["AcmeHelp-login"].top_link)  # a repeated question with no link: an FAQ candidate
+    members = pd.read_csv(tmp_path / "m.csv", keep_default_na=False)
+    assert len(members) == 29 and members["id"].tolist()[-2:] == ["empty", "old"]
+    assert members.set_index("id").loc["empty", "left_out"] == "no text"
+    assert (members["cluster_id"] != "").sum() == 27 and members["is_representative"].sum() == 3
+    assert "3 repeated questions" in " ".join(result.output.split())
+
+
+def test_clusters_across_brands_and_in_a_time_window(tmp_path: Path, static_encoder) -> None:
+    source = _mentions(tmp_path / "mentions.csv")
+    merged = runner.invoke(app, ["clusters", str(source), "-o", str(tmp_path / "all.csv"), "--encoder", "static",
+                                 "--all-brands"])
+    assert merged.exit_code == 0, merged.output
+    sizes = pd.read_csv(tmp_path / "all.csv")["size"].tolist()
+    assert sizes[0] == 18 and sum(sizes) == 27  # both brands' parcel questions in one group
+    window = runner.invoke(app, ["clusters", str(source), "--members", str(tmp_path / "w.jsonl"), "--encoder",
+                                 "static", "--since", "2020-03-02", "--until", "2020-03-03T00:00:00Z", "--min-size", "2"])
+    assert window.exit_code == 0, window.output
+    members = pd.read_json(tmp_path / "w.jsonl", lines=True).set_index("id")
+    assert members.loc["old", "left_out"] == "before --since" and members.loc["empty", "left_out"] == "no text"
+    inside = members[members["left_out"].isna()]
+    assert len(inside) == 9 and inside["cluster_id"].notna().all()  # the day-2 copies only
+    assert set(members[members["cluster_id"].notna()].index) == set(inside.index)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "yesterday"], "--since 'yesterday' is not a time"),
+        (["-o", "out.txt"], "out.txt"),
+        (["--text-column", "body"], "no column 'body'"),
+    ],
+)
+def test_clusters_command_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], message: str) -> None:
+    source = _mentions(tmp_path / "mentions.csv")
+    result = runner.invoke(app, ["clusters", str(source), "--encoder", "static", *args])
+    assert result.exit_code == 1 and message in " ".join(result.output.split()) and "Traceback" not in result.output

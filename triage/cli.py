@@ -308,9 +308,10 @@ def datasets(
     out.print(table)
 
 
-from triage.index_cli import index_app  # noqa: E402  (registered after _clear_errors, which it uses)
+from triage.index_cli import clusters, index_app  # noqa: E402  (registered after _clear_errors, which it uses)
 
 app.add_typer(index_app, name="index")
+app.command("clusters")(clusters)
 
 
 def main() -> None:  # pragma: no cover - console entry point

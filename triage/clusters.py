@@ -12,7 +12,9 @@ is never held whole (in the spirit of sentence-transformers' ``community_detecti
 
 Clusters do not overlap; a mention in none is not reported. :func:`repeated_questions` adds what reports
 need: size, first and last seen, a representative text (the centre), the share of members answered with a
-self-service link; big clusters with no link are FAQ candidates.
+self-service link; big clusters with no link are FAQ candidates. Given each mention's brand it groups within a
+brand only (the same words to two brands are two questions). :func:`clusters_frame` and
+:func:`membership` turn the clusters into tables (``triage clusters`` writes them).
 
 Example:
     >>> import numpy as np
@@ -24,15 +26,19 @@ Example:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from triage.errors import InputError
 
-__all__ = ["community_detection", "repeated_questions", "QuestionCluster"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["community_detection", "repeated_questions", "QuestionCluster", "clusters_frame", "membership"]
 
 
 def _check_embeddings(embeddings: object) -> np.ndarray:
@@ -118,6 +124,7 @@ class QuestionCluster:
         self_service_share: share of members with a self-service link.
         top_link: the most common link among members, or None.
         member_ids: ids of the members, centre first.
+        brand: the brand all members addressed, when clustered by brand; else None.
     """
 
     cluster_id: int
@@ -129,6 +136,7 @@ class QuestionCluster:
     self_service_share: float
     top_link: str | None
     member_ids: list[str]
+    brand: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
@@ -142,6 +150,7 @@ def repeated_questions(
     *,
     created_at: Sequence[str | None] | None = None,
     links: Sequence[str | None] | None = None,
+    brands: Sequence[str | None] | None = None,
     threshold: float = 0.75,
     min_size: int = 3,
     chunk_size: int = 1024,
@@ -153,24 +162,34 @@ def repeated_questions(
         embeddings: their embeddings (e.g. MiniLM), one row per mention.
         created_at: ISO-8601 times (strings compare in time order when they share one format and zone).
         links: the self-service link each was answered with (None: none).
+        brands: the brand each mention addressed; given, mentions group only with mentions of the same brand
+            (None is a brand of its own) and each cluster names its brand.
         threshold, min_size, chunk_size: see :func:`community_detection`.
 
     Returns:
-        One :class:`QuestionCluster` per group, largest first.
+        One :class:`QuestionCluster` per group, largest first, numbered 0, 1, ...
     """
     n = len(ids)
     if len(texts) != n or np.asarray(embeddings).shape[0] != n:
         raise InputError(f"{n} ids, {len(texts)} texts and {np.asarray(embeddings).shape[0]} embeddings; "
                          "pass one of each per mention.")
-    for name, values in (("created_at", created_at), ("links", links)):
+    for name, values in (("created_at", created_at), ("links", links), ("brands", brands)):
         if values is not None and len(values) != n:
             raise InputError(f"{name} has {len(values)} values for {n} mentions.")
+    matrix = np.asarray(embeddings)
+    groups: dict[str | None, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(None if brands is None else brands[i], []).append(i)
+    found: list[tuple[str | None, list[int]]] = []
+    for brand, rows in groups.items():
+        for members in community_detection(matrix[rows], threshold=threshold, min_size=min_size, chunk_size=chunk_size):
+            found.append((brand, [rows[j] for j in members]))
+    found.sort(key=lambda bm: -len(bm[1]))  # stable: within a size, community_detection's order, brands as first seen
     out = []
-    for cluster_id, members in enumerate(community_detection(embeddings, threshold=threshold, min_size=min_size,
-                                                             chunk_size=chunk_size)):
+    for cluster_id, (brand, members) in enumerate(found):
         times = sorted(t for t in (created_at[i] for i in members) if t) if created_at is not None else []
         member_links = [links[i] for i in members] if links is not None else []
-        with_link = [lk for lk in member_links if lk]
+        with_link = [lk for lk in member_links if isinstance(lk, str) and lk]
         top = max(sorted(set(with_link)), key=with_link.count) if with_link else None
         out.append(
             QuestionCluster(
@@ -183,6 +202,30 @@ def repeated_questions(
                 self_service_share=len(with_link) / len(members),
                 top_link=top,
                 member_ids=[ids[i] for i in members],
+                brand=brand,
             )
         )
     return out
+
+
+def clusters_frame(clusters: Sequence[QuestionCluster]) -> pd.DataFrame:
+    """One row per cluster (the :class:`QuestionCluster` fields; ``member_ids`` as a JSON list), largest first."""
+    import pandas as pd
+
+    columns = list(QuestionCluster.__dataclass_fields__)
+    rows = [{**c.to_dict(), "member_ids": json.dumps(c.member_ids, ensure_ascii=False)} for c in clusters]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def membership(ids: Sequence[str], clusters: Sequence[QuestionCluster]) -> pd.DataFrame:
+    """One row per mention of ``ids``, in order: ``id``, ``cluster_id`` (nullable int; empty for a mention in no
+    cluster) and ``is_representative``."""
+    import pandas as pd
+
+    of = {m: c.cluster_id for c in clusters for m in c.member_ids}
+    centres = {c.representative_id for c in clusters}
+    return pd.DataFrame({
+        "id": list(ids),
+        "cluster_id": pd.array([of.get(i) for i in ids], dtype="Int64"),
+        "is_representative": [i in centres for i in ids],
+    })

@@ -48,7 +48,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, overload
 
@@ -57,6 +57,7 @@ import numpy as np
 from triage.encoders import Encoder, load_encoder, make_encoder
 from triage.errors import ArtifactError, InputError
 from triage.integrity import file_sha256, library_versions, read_json, verify_files
+from triage.io import iso_times
 from triage.text import normalize_batch
 
 if TYPE_CHECKING:
@@ -127,39 +128,6 @@ def _optional_strings(values: Sequence[object] | None, n: int, name: str) -> lis
             out.append(value.strip() or None)
         else:
             raise InputError(f"{name}[{i}] is {type(value).__name__}, expected str or None.")
-    return out
-
-
-def _timestamps(values: Sequence[object] | None, n: int) -> list[str | None]:
-    """ISO-8601 strings (UTC, seconds) from str / datetime / pandas Timestamp values, or None."""
-    if values is None:
-        return [None] * n
-    if isinstance(values, str | bytes):
-        raise InputError("created_at must be a list with one time per mention, got a single str.")
-    items = list(values)
-    if len(items) != n:
-        raise InputError(f"created_at has {len(items)} values for {n} mentions; pass one per mention.")
-    out: list[str | None] = []
-    for i, value in enumerate(items):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            out.append(None)
-            continue
-        if isinstance(value, str):
-            text = value.strip()
-            if not text:
-                out.append(None)
-                continue
-            try:
-                value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                raise InputError(
-                    f"created_at[{i}] is {text!r}, expected an ISO-8601 time such as 2020-03-17T16:54:32Z."
-                ) from None
-        if not isinstance(value, datetime):
-            raise InputError(f"created_at[{i}] is {type(value).__name__}, expected an ISO-8601 str or a datetime.")
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        out.append(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     return out
 
 
@@ -486,7 +454,7 @@ class MentionIndex:
             raise InputError(f"texts has {len(text_list)} values for {n} ids; pass one text per id.")
         link_list = _optional_strings(links, n, "links")
         brand_list = _optional_strings(brands, n, "brands")
-        time_list = _timestamps(created_at, n)
+        time_list = iso_times(created_at, n)
         if n == 0:
             return self
         if vectors is None:

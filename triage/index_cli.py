@@ -24,7 +24,7 @@ from rich.table import Table
 
 from triage.errors import InputError
 
-__all__ = ["index_app", "read_answered"]
+__all__ = ["index_app", "read_answered", "read_mentions", "clusters"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +49,12 @@ def _clear(func: Any) -> Any:
     return _clear_errors(func)
 
 
-def read_answered(path: Path, columns: Columns, *, skip_empty: bool = False) -> Any:
-    """Read answered mentions from a CSV/JSONL/Parquet file into ``id, text, link, brand, created_at``.
+def read_mentions(path: Path, columns: Columns) -> Any:
+    """Read mentions from a CSV/JSONL/Parquet file into ``id, text, link, brand, created_at`` (every row kept;
+    a text may be empty).
 
     ``columns`` maps those names to the file's columns (``None``: the file has no such column). A missing id
-    column numbers the rows; a row with an empty text is an error naming the row, or with ``skip_empty`` is
-    left out with a warning that counts them and names the first ids.
+    column numbers the rows.
     """
     import pandas as pd
 
@@ -78,7 +78,18 @@ def read_answered(path: Path, columns: Columns, *, skip_empty: bool = False) -> 
         out_frame["id"] = [str(i) for i in range(len(out_frame))]
         logger.warning("%s has no id column: rows are numbered from 0", path)
     out_frame["id"] = [str(v) for v in out_frame["id"]]
-    empty = [i for i, text in enumerate(out_frame["text"]) if not isinstance(text, str) or not text.strip()]
+    out_frame["text"] = [v if isinstance(v, str) else "" for v in out_frame["text"]]
+    for name in ("link", "brand", "created_at"):
+        out_frame[name] = [None if v is None else str(v) for v in out_frame[name]]
+    return out_frame
+
+
+def read_answered(path: Path, columns: Columns, *, skip_empty: bool = False) -> Any:
+    """:func:`read_mentions` for an index: a row with an empty text is an error naming the row, or with
+    ``skip_empty`` is left out with a warning that counts them and names the first ids.
+    """
+    out_frame = read_mentions(path, columns)
+    empty = [i for i, text in enumerate(out_frame["text"]) if not text.strip()]
     if empty and not skip_empty:
         i = empty[0]
         more = f" ({len(empty):,} rows in all)" if len(empty) > 1 else ""
@@ -89,8 +100,6 @@ def read_answered(path: Path, columns: Columns, *, skip_empty: bool = False) -> 
         logger.warning("%s: left out %d row(s) with no text (ids %s%s)", path, len(empty), ", ".join(ids),
                        ", ..." if len(empty) > 5 else "")
         out_frame = out_frame.drop(index=out_frame.index[empty]).reset_index(drop=True)
-    for name in ("link", "brand", "created_at"):
-        out_frame[name] = [None if v is None else str(v) for v in out_frame[name]]
     return out_frame
 
 
@@ -313,3 +322,113 @@ def _print_stats(info: dict[str, Any], *, title: str) -> None:
     for what, value in rows:
         table.add_row(what, value)
     out.print(table)
+
+
+@_clear
+def clusters(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Mentions: CSV, JSONL or Parquet.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write the clusters here (CSV, JSONL or Parquet; one row per cluster).")] = None,
+    members: Annotated[Path | None, typer.Option(
+        "--members", help="Write one row per input mention here: its cluster_id (empty: in none) and why a row was "
+                          "left out.")] = None,
+    encoder: Annotated[str, typer.Option("--encoder", help="minilm, static or finetuned.")] = "minilm",
+    threshold: Annotated[float, typer.Option(
+        "--threshold", min=-1.0, max=1.0, help="Cosine similarity from which two mentions ask the same thing.")] = 0.75,
+    min_size: Annotated[int, typer.Option("--min-size", min=1, help="Smallest cluster reported.")] = 3,
+    per_brand: Annotated[bool, typer.Option(
+        "--per-brand/--all-brands", help="Group only mentions of the same brand (the brand column), or all together.")
+    ] = True,
+    since: Annotated[str | None, typer.Option("--since", help="Only mentions at or after this ISO-8601 time.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only mentions before this ISO-8601 time.")] = None,
+    top: Annotated[int, typer.Option("--top", min=0, help="Clusters printed (largest first).")] = 10,
+    id_column: IdColumn = "id",
+    text_column: TextColumn = "text",
+    link_column: LinkColumn = "link",
+    brand_column: BrandColumn = "brand",
+    time_column: TimeColumn = "created_at",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Repeated questions in a batch of mentions: groups of near-duplicates with their size, first and last seen,
+    a representative text and the share answered with a self-service link (big groups with no link are FAQ
+    candidates). Rows with no text, or outside --since/--until, are in no cluster."""
+    from triage.cli import _setup_logging
+    from triage.clusters import clusters_frame, membership, repeated_questions
+    from triage.index import MentionIndex
+    from triage.io import TableWriter, iso_times, parse_time
+
+    _setup_logging(verbose)
+    for path in (output, members):
+        if path is not None:
+            TableWriter(path)  # a file type it cannot write is refused now, not after the encoding
+    frame = read_mentions(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column))
+    times = iso_times(frame["created_at"].tolist(), len(frame), name=f"{input_path}: {time_column}")
+    window = {}
+    for name, value in (("--since", since), ("--until", until)):
+        if value is not None:
+            try:
+                window[name] = iso_times([parse_time(value)], 1)[0]
+            except ValueError:
+                raise InputError(f"{name} {value!r} is not a time; give ISO-8601 such as 2020-03-17 or "
+                                 "2020-03-17T16:54:32Z.") from None
+    reasons: list[str | None] = []
+    for text, time in zip(frame["text"], times, strict=True):
+        if not text.strip():
+            reasons.append("no text")
+        elif window and time is None:
+            reasons.append("no time (a window was given)")
+        elif "--since" in window and time < window["--since"]:
+            reasons.append("before --since")
+        elif "--until" in window and time >= window["--until"]:
+            reasons.append("at or after --until")
+        else:
+            reasons.append(None)
+    kept = [i for i, reason in enumerate(reasons) if reason is None]
+    if len(kept) < len(frame):
+        logger.warning("%s: %d of %d rows are in no cluster (no text, or outside the window)", input_path,
+                       len(frame) - len(kept), len(frame))
+    found = []
+    if kept:
+        index = MentionIndex(encoder)
+        columns = (SpinnerColumn(), ProgressLabel(f"encoding with {encoder}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("encoding", total=len(kept))
+            vectors = index.encode([frame["text"].iloc[i] for i in kept],
+                                   on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        def column(name: str) -> list[str | None]:  # missing values as None (pandas may hold them as NaN)
+            return [v if isinstance(v, str) else None for v in frame[name].iloc[kept].tolist()]
+
+        found = repeated_questions(
+            column("id"), column("text"), vectors, created_at=[times[i] for i in kept], links=column("link"),
+            brands=column("brand") if per_brand else None, threshold=threshold, min_size=min_size,
+        )
+    if output is not None:
+        with TableWriter(output) as writer:
+            writer.write(clusters_frame(found))
+    if members is not None:
+        table = membership(frame["id"].tolist(), found)
+        table["left_out"] = reasons
+        with TableWriter(members) as writer:
+            writer.write(table)
+    clustered = sum(c.size for c in found)
+    summary = Table(title=f"{len(found):,} repeated questions in {input_path} ({clustered:,} of {len(kept):,} mentions; "
+                          f"cosine >= {threshold}, {min_size} or more{', per brand' if per_brand else ''})")
+    branded = any(c.brand is not None for c in found)
+    for column in ("id", "size", *(("brand",) if branded else ()), "first seen", "last seen", "with link",
+                   "representative"):
+        summary.add_column(column, justify="right" if column in ("id", "size", "with link") else "left",
+                           overflow="fold" if column == "representative" else "ellipsis")
+    for c in found[:top]:
+        summary.add_row(str(c.cluster_id), f"{c.size:,}", *((c.brand or "",) if branded else ()), _minutes(c.first_seen),
+                        _minutes(c.last_seen), f"{c.self_service_share:.0%}", " ".join(c.representative.split())[:140])
+    if top:
+        out.print(summary)
+    written = [str(p) for p in (output, members) if p is not None]
+    if written:
+        console.print(f"written: {', '.join(written)}")
+
+
+def _minutes(time: str | None) -> str:
+    """``2020-03-01T10:00:00Z`` as ``2020-03-01 10:00`` (UTC) for a table; empty when unknown."""
+    return "" if time is None else time[:16].replace("T", " ")

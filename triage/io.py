@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -24,9 +25,13 @@ __all__ = [
     "read_table",
     "iter_table",
     "TableWriter",
+    "parse_time",
+    "iso_times",
 ]
 
 TableFormat = Literal["csv", "jsonl", "parquet"]
+TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
+"""Twitter's ``created_at`` format (twcs): ``Tue Oct 31 22:10:47 +0000 2017``."""
 
 _EXTENSIONS: dict[str, TableFormat] = {
     ".csv": "csv",
@@ -224,3 +229,56 @@ class TableWriter:
             self.close()
         else:
             self.abort()
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 time (``2020-03-17T16:54:32Z``) or Twitter's ``created_at`` (``Tue Oct 31 22:10:47 +0000 2017``).
+
+    Raises:
+        ValueError: ``text`` is neither.
+    """
+    text = text.strip()
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.strptime(text, TWITTER_TIME)
+
+
+def iso_times(values: Sequence[object] | None, n: int, *, name: str = "created_at") -> list[str | None]:
+    """``n`` times as ISO-8601 UTC strings to the second (``2020-03-17T16:54:32Z``), None where missing.
+
+    Takes str (see :func:`parse_time`), ``datetime`` or pandas ``Timestamp`` values (no zone: UTC); None, NaN
+    and blank strings are missing.
+
+    Raises:
+        InputError: not one value per mention, or a value that is not a time (the message names the item).
+    """
+    if values is None:
+        return [None] * n
+    if isinstance(values, str | bytes):
+        raise InputError(f"{name} must be a list with one time per mention, got a single str.")
+    items = list(values)
+    if len(items) != n:
+        raise InputError(f"{name} has {len(items)} values for {n} mentions; pass one per mention.")
+    out: list[str | None] = []
+    for i, value in enumerate(items):
+        if value is None or (isinstance(value, float) and value != value):
+            out.append(None)
+            continue
+        if isinstance(value, str):
+            if not value.strip():
+                out.append(None)
+                continue
+            try:
+                value = parse_time(value)
+            except ValueError:
+                raise InputError(
+                    f"{name}[{i}] is {value.strip()!r}, expected an ISO-8601 time such as 2020-03-17T16:54:32Z "
+                    "(or Twitter's Tue Oct 31 22:10:47 +0000 2017)."
+                ) from None
+        if not isinstance(value, datetime):  # pandas Timestamp is a datetime
+            raise InputError(f"{name}[{i}] is {type(value).__name__}, expected an ISO-8601 str or a datetime.")
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        out.append(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return out

@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,7 @@ import pyarrow as pa
 from triage.artifacts import load_classifier
 from triage.classifier import TextClassifier
 from triage.errors import InputError
-from triage.io import TableWriter, count_rows, iter_table, table_format
+from triage.io import TableWriter, count_rows, iter_table, parse_time, table_format
 from triage.schema import text_problem
 
 if TYPE_CHECKING:
@@ -123,7 +122,6 @@ RESULT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("error", pa.string()),
 )
 RESULT_SCHEMA = pa.schema(list(RESULT_COLUMNS))
-_TWITTER_TIME = "%a %b %d %H:%M:%S %z %Y"
 _FLOAT_ID = re.compile(r"^(\d+)\.0$")
 
 
@@ -134,12 +132,10 @@ def _missing(value: Any) -> bool:
 def _time(value: Any) -> Any:
     """ISO-8601 or twcs's created_at as a datetime; anything else is left for the Mention to reject."""
     if isinstance(value, str):
-        text = value.strip()
-        for parse in (datetime.fromisoformat, lambda t: datetime.strptime(t, _TWITTER_TIME)):
-            try:
-                return parse(text)
-            except ValueError:
-                continue
+        try:
+            return parse_time(value)
+        except ValueError:
+            return value
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
     return value
