@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from triage.cli import app
-from triage.clusters import community_detection, repeated_questions
+from triage.clusters import cluster_mentions, community_detection, repeated_questions
 from triage.errors import InputError
 
 runner = CliRunner()
@@ -77,10 +77,21 @@ def test_bad_input() -> None:
         community_detection(np.ones((2, 4)), min_size=0)
     with pytest.raises(InputError, match="one of each"):
         repeated_questions(["a"], ["x", "y"], np.ones((1, 2)))
+    with pytest.raises(InputError, match="texts has 2 values for 1 mentions"):
+        cluster_mentions(["a"], ["x", "y"], encoder="static")
+    with pytest.raises(InputError, match="until '2020-13-01' is not a time"):
+        cluster_mentions(["a"], ["x"], encoder="static", until="2020-13-01")
+    # nothing left to cluster: no encoding, every row says why
+    assert cluster_mentions(["a", "b"], ["", "@Brand ?"], encoder="static") == ([], ["no text", "fewer than 2 words"])
+
+
+# The static encoder's cosines run lower than MiniLM's (the command's default threshold is set for MiniLM).
+STATIC = ["--encoder", "static", "--threshold", "0.75"]
 
 
 def _mentions(path: Path) -> Path:
-    """Three brands' worth of repeated questions (3 wordings x 3 copies each), an empty row and a Twitter-time row."""
+    """Three brands' worth of repeated questions (3 wordings x 3 copies each), an empty row, a row with no words
+    and a Twitter-time row."""
     questions = {
         ("AcmeHelp", "parcel"): ["my parcel never arrived", "where is my parcel", "parcel has not arrived yet"],
         ("AcmeHelp", "login"): ["I can't log in to the app", "app login keeps failing", "login not working on the app"],
@@ -94,7 +105,8 @@ def _mentions(path: Path) -> Path:
                              "brand": brand, "created_at": f"2020-03-0{day}T10:00:00Z",
                              "link": "https://help/parcel" if topic == "parcel" and day == 1 else None})
     rows.append({"id": "empty", "text": "", "brand": "AcmeHelp", "created_at": None, "link": None})
-    rows.append({"id": "old", "text": "@AcmeHelp thanks!", "brand": "AcmeHelp",
+    rows.append({"id": "short", "text": "@AcmeHelp ??", "brand": "AcmeHelp", "created_at": None, "link": None})
+    rows.append({"id": "old", "text": "@AcmeHelp thanks for the help!", "brand": "AcmeHelp",
                  "created_at": "Tue Oct 31 22:10:47 +0000 2017", "link": None})
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
@@ -103,7 +115,7 @@ def _mentions(path: Path) -> Path:
 def test_clusters_command_writes_clusters_and_a_row_per_mention(tmp_path: Path, static_encoder) -> None:
     source = _mentions(tmp_path / "mentions.csv")
     result = runner.invoke(app, ["clusters", str(source), "-o", str(tmp_path / "c.parquet"), "--members",
-                                 str(tmp_path / "m.csv"), "--encoder", "static"])
+                                 str(tmp_path / "m.csv"), *STATIC])
     assert result.exit_code == 0, result.output
     found = pd.read_parquet(tmp_path / "c.parquet")
     assert found["size"].tolist() == [9, 9, 9] and found["cluster_id"].tolist() == [0, 1, 2]
@@ -116,24 +128,24 @@ def test_clusters_command_writes_clusters_and_a_row_per_mention(tmp_path: Path, 
     assert by_topic["AcmeHelp-parcel"].self_service_share == pytest.approx(1 / 3)
     assert pd.isna(by_topic["AcmeHelp-login"].top_link)  # a repeated question with no link: an FAQ candidate
     members = pd.read_csv(tmp_path / "m.csv", keep_default_na=False)
-    assert len(members) == 29 and members["id"].tolist()[-2:] == ["empty", "old"]
-    assert members.set_index("id").loc["empty", "left_out"] == "no text"
+    assert len(members) == 30 and members["id"].tolist()[-3:] == ["empty", "short", "old"]
+    reasons = members.set_index("id")["left_out"]
+    assert reasons["empty"] == "no text" and reasons["short"] == "fewer than 2 words" and reasons["old"] == ""
     assert (members["cluster_id"] != "").sum() == 27 and members["is_representative"].sum() == 3
     assert "3 repeated questions" in " ".join(result.output.split())
 
 
 def test_clusters_across_brands_and_in_a_time_window(tmp_path: Path, static_encoder) -> None:
     source = _mentions(tmp_path / "mentions.csv")
-    merged = runner.invoke(app, ["clusters", str(source), "-o", str(tmp_path / "all.csv"), "--encoder", "static",
+    merged = runner.invoke(app, ["clusters", str(source), "-o", str(tmp_path / "all.csv"), *STATIC,
                                  "--all-brands"])
     assert merged.exit_code == 0, merged.output
     sizes = pd.read_csv(tmp_path / "all.csv")["size"].tolist()
     assert sizes[0] == 18 and sum(sizes) == 27  # both brands' parcel questions in one group
-    window = runner.invoke(app, ["clusters", str(source), "--members", str(tmp_path / "w.jsonl"), "--encoder",
-                                 "static", "--since", "2020-03-02", "--until", "2020-03-03T00:00:00Z", "--min-size", "2"])
+    window = runner.invoke(app, ["clusters", str(source), "--members", str(tmp_path / "w.jsonl"), *STATIC, "--since", "2020-03-02", "--until", "2020-03-03T00:00:00Z", "--min-size", "2"])
     assert window.exit_code == 0, window.output
     members = pd.read_json(tmp_path / "w.jsonl", lines=True).set_index("id")
-    assert members.loc["old", "left_out"] == "before --since" and members.loc["empty", "left_out"] == "no text"
+    assert members.loc["old", "left_out"] == "before since" and members.loc["empty", "left_out"] == "no text"
     inside = members[members["left_out"].isna()]
     assert len(inside) == 9 and inside["cluster_id"].notna().all()  # the day-2 copies only
     assert set(members[members["cluster_id"].notna()].index) == set(inside.index)
@@ -142,7 +154,8 @@ def test_clusters_across_brands_and_in_a_time_window(tmp_path: Path, static_enco
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--since", "yesterday"], "--since 'yesterday' is not a time"),
+        (["--since", "yesterday"], "since 'yesterday' is not a time; give ISO-8601"),
+        (["--time-column", "text"], "created_at[0] is '@AcmeHelp my parcel never arrived', expected an ISO-8601 time"),
         (["-o", "out.txt"], "out.txt"),
         (["--text-column", "body"], "no column 'body'"),
     ],

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from triage.errors import InputError
 from triage.paths import resolve_data_dir
-from triage.text import match_key, normalize_batch, normalize_tweet
+from triage.text import content_text, content_words, match_key, normalize_batch, normalize_tweet
 
 # ---------------------------------------------------------------------------------------------- strategies
 
@@ -284,3 +284,26 @@ def test_keep_handles_keeps_them_and_normalises_the_rest() -> None:
     assert normalize_tweet(text, keep_handles=True) == "@YouTubeTV my stream stops & buffers http"
     assert normalize_tweet(text) == "@user my stream stops & buffers http"
     assert normalize_batch([text], keep_handles=True) == [normalize_tweet(text, keep_handles=True)]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("@ArgosHelpers ?", 0),
+        ("@AcmeHelp thanks! 🎃🎃 https://t.co/biINVTmajm", 1),
+        ("@SpotifyCares Didn’t work", 2),  # a curly apostrophe joins the word like a straight one
+        ("@AppleSupport my ps4 won't update since 11.1 https://t.co/x", 5),  # ps4 counts, a bare number not
+        ("@Brand @Other www.example.com/help", 0),
+    ],
+)
+def test_content_words_count_what_a_mention_says(text: str, words: int) -> None:
+    assert content_words(text) == words
+
+
+def test_content_text_drops_handles_and_links_only() -> None:
+    assert content_text("@AcmeHelp @bob my parcel never arrived &amp; nobody answers https://t.co/x") == (
+        "my parcel never arrived & nobody answers")
+    assert content_text("Any help here @AdobeCare? www.adobe.com/x") == "Any help here ?"
+    assert content_text("@a @b") == ""
+    with pytest.raises(InputError, match="content_text expected a str"):
+        content_text(None)  # type: ignore[arg-type]

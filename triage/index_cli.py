@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -334,8 +335,11 @@ def clusters(
                           "left out.")] = None,
     encoder: Annotated[str, typer.Option("--encoder", help="minilm, static or finetuned.")] = "minilm",
     threshold: Annotated[float, typer.Option(
-        "--threshold", min=-1.0, max=1.0, help="Cosine similarity from which two mentions ask the same thing.")] = 0.75,
+        "--threshold", min=-1.0, max=1.0, help="Cosine similarity from which two mentions ask the same thing.")] = 0.8,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Smallest cluster reported.")] = 3,
+    min_words: Annotated[int, typer.Option(
+        "--min-words", min=0, help="Leave out mentions with fewer words besides handles and links (\"@Brand ?\" and "
+                                   "\"@Brand thanks!\" embed close together whatever they mean).")] = 2,
     per_brand: Annotated[bool, typer.Option(
         "--per-brand/--all-brands", help="Group only mentions of the same brand (the brand column), or all together.")
     ] = True,
@@ -351,58 +355,38 @@ def clusters(
 ) -> None:
     """Repeated questions in a batch of mentions: groups of near-duplicates with their size, first and last seen,
     a representative text and the share answered with a self-service link (big groups with no link are FAQ
-    candidates). Rows with no text, or outside --since/--until, are in no cluster."""
+    candidates). Mentions are compared by what they say without handles and links. Rows with no text, fewer
+    than --min-words words, or outside --since/--until are in no cluster."""
     from triage.cli import _setup_logging
-    from triage.clusters import clusters_frame, membership, repeated_questions
-    from triage.index import MentionIndex
-    from triage.io import TableWriter, iso_times, parse_time
+    from triage.clusters import cluster_mentions, clusters_frame, membership
+    from triage.io import TableWriter
 
     _setup_logging(verbose)
     for path in (output, members):
         if path is not None:
             TableWriter(path)  # a file type it cannot write is refused now, not after the encoding
     frame = read_mentions(input_path, _options_columns(id_column, text_column, link_column, brand_column, time_column))
-    times = iso_times(frame["created_at"].tolist(), len(frame), name=f"{input_path}: {time_column}")
-    window = {}
-    for name, value in (("--since", since), ("--until", until)):
-        if value is not None:
-            try:
-                window[name] = iso_times([parse_time(value)], 1)[0]
-            except ValueError:
-                raise InputError(f"{name} {value!r} is not a time; give ISO-8601 such as 2020-03-17 or "
-                                 "2020-03-17T16:54:32Z.") from None
-    reasons: list[str | None] = []
-    for text, time in zip(frame["text"], times, strict=True):
-        if not text.strip():
-            reasons.append("no text")
-        elif window and time is None:
-            reasons.append("no time (a window was given)")
-        elif "--since" in window and time < window["--since"]:
-            reasons.append("before --since")
-        elif "--until" in window and time >= window["--until"]:
-            reasons.append("at or after --until")
-        else:
-            reasons.append(None)
-    kept = [i for i, reason in enumerate(reasons) if reason is None]
-    if len(kept) < len(frame):
-        logger.warning("%s: %d of %d rows are in no cluster (no text, or outside the window)", input_path,
-                       len(frame) - len(kept), len(frame))
-    found = []
-    if kept:
-        index = MentionIndex(encoder)
-        columns = (SpinnerColumn(), ProgressLabel(f"encoding with {encoder}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task("encoding", total=len(kept))
-            vectors = index.encode([frame["text"].iloc[i] for i in kept],
-                                   on_progress=lambda done, total: progress.update(task, completed=done, total=total))
-        def column(name: str) -> list[str | None]:  # missing values as None (pandas may hold them as NaN)
-            return [v if isinstance(v, str) else None for v in frame[name].iloc[kept].tolist()]
 
-        found = repeated_questions(
-            column("id"), column("text"), vectors, created_at=[times[i] for i in kept], links=column("link"),
-            brands=column("brand") if per_brand else None, threshold=threshold, min_size=min_size,
-        )
+    def values(name: str) -> list[str | None]:  # missing as None (pandas may hold them as NaN)
+        return [v if isinstance(v, str) else None for v in frame[name].tolist()]
+
+    columns = (SpinnerColumn(), ProgressLabel(f"encoding with {encoder}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("encoding", total=None)
+        try:
+            found, reasons = cluster_mentions(
+                frame["id"].tolist(), frame["text"].tolist(), encoder=encoder, created_at=values("created_at"),
+                links=values("link"), brands=values("brand") if per_brand else None, threshold=threshold,
+                min_size=min_size, min_words=min_words, since=since, until=until,
+                on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+        except InputError as exc:
+            raise InputError(f"{input_path}: {exc}") from None
+    kept = sum(reason is None for reason in reasons)
+    if kept < len(frame):
+        left = Counter(r for r in reasons if r is not None)
+        logger.warning("%s: %d of %d rows left out (%s)", input_path, len(frame) - kept, len(frame),
+                       ", ".join(f"{reason}: {count:,}" for reason, count in left.most_common()))
     if output is not None:
         with TableWriter(output) as writer:
             writer.write(clusters_frame(found))
@@ -412,7 +396,7 @@ def clusters(
         with TableWriter(members) as writer:
             writer.write(table)
     clustered = sum(c.size for c in found)
-    summary = Table(title=f"{len(found):,} repeated questions in {input_path} ({clustered:,} of {len(kept):,} mentions; "
+    summary = Table(title=f"{len(found):,} repeated questions in {input_path} ({clustered:,} of {kept:,} mentions; "
                           f"cosine >= {threshold}, {min_size} or more{', per brand' if per_brand else ''})")
     branded = any(c.brand is not None for c in found)
     for column in ("id", "size", *(("brand",) if branded else ()), "first seen", "last seen", "with link",

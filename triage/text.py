@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from triage.errors import InputError
 
-__all__ = ["normalize_tweet", "normalize_batch", "match_key"]
+__all__ = ["normalize_tweet", "normalize_batch", "match_key", "content_words", "content_text"]
 
 # A link: anything that starts with a scheme, "www." or "t.co/" and runs to the next whitespace. The
 # scheme form has no left boundary on purpose, so a link glued to a word ("see:https://...") still goes.
@@ -170,3 +170,38 @@ def match_key(text: str) -> str:
     text = unicodedata.normalize("NFKD", text).casefold()
     text = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in text if ch.isalnum())
+
+
+# A run of letters and digits with at least one letter; an apostrophe inside it (won't, won’t) joins it.
+_WORD_RE = re.compile(r"[^\W_]*[^\W\d_][^\W_]*(?:['’][^\W_]+)*")
+
+
+def content_text(text: str) -> str:
+    """What a mention says without its handles and links, otherwise normalised like :func:`normalize_tweet`.
+
+    For grouping mentions by meaning: the ``@user`` that :func:`normalize_tweet` keeps dominates the embedding
+    of a short mention, so that "@user I did." and "@user still not working" embed close together.
+
+    Example:
+        >>> content_text("@AcmeHelp @bob my parcel never arrived &amp; nobody answers https://t.co/x")
+        'my parcel never arrived & nobody answers'
+    """
+    if not isinstance(text, str):
+        raise InputError(f"content_text expected a str, got {type(text).__name__}.")
+    return normalize_tweet(_HANDLE_RE.sub(" ", _URL_RE.sub(" ", text)))
+
+
+def content_words(text: str) -> int:
+    """How many words a mention says besides its handles and links: runs of letters and digits that hold a
+    letter (``help``, ``ps4``, ``can't``). Emoji, punctuation and bare numbers are not words.
+
+    Short mentions ("@Brand ?", "@Brand thanks!") embed close to one another whatever they mean, so
+    repeated-question clusters leave out mentions with too few words.
+
+    Example:
+        >>> content_words("@ArgosHelpers ?"), content_words("@AppleSupport my ps4 won't update https://t.co/x")
+        (0, 4)
+    """
+    if not isinstance(text, str):
+        raise InputError(f"content_words expected a str, got {type(text).__name__}.")
+    return len(_WORD_RE.findall(_HANDLE_RE.sub(" ", _URL_RE.sub(" ", text))))
