@@ -115,6 +115,24 @@ def test_a_repeated_question_gets_the_answer_already_given(pipeline: TriagePipel
     assert unknown.duplicate_of is None  # a1's only same-brand neighbours are itself and a2 (no link)
 
 
+def test_a_mention_that_says_nothing_repeats_nothing(parts: dict) -> None:
+    index = MentionIndex("static")
+    index.add_batch(["q1"], ["@AcmeHelp ???"], links=["https://help.example.com/x"], brands=["AcmeHelp"])
+    index.add_batch(["q2"], ["@AcmeHelp the promo code SAVE10 does not work at checkout"],
+                    links=["https://help.example.com/promo-codes"], brands=["AcmeHelp"])
+    base = TriagePipeline(**{**parts, "index": index})
+    rows = [{"id": "s", "text": "@AcmeHelp ??", "brand": "AcmeHelp"},
+            {"id": "l", "text": "@AcmeHelp the promo code SAVE10 does not work at checkout!", "brand": "AcmeHelp"}]
+    short, long = base.predict(rows, now=NOW)
+    assert short.duplicate_of is None  # "??" is a near-copy of q1, yet it repeats nothing and gets no q1 link
+    assert short.link != "https://help.example.com/x" and not any("answered similar" in r for r in short.reasons)
+    assert long.duplicate_of is not None and long.duplicate_of.id == "q2"
+    lenient = TriagePipeline(**{**parts, "index": index}, config=base.config.model_copy(
+        update={"duplicates": base.config.duplicates.model_copy(update={"min_words": 0})}))
+    short = lenient.predict(rows[:1], now=NOW)[0]
+    assert short.duplicate_of is not None and short.duplicate_of.id == "q1"
+
+
 def test_heads_and_index_share_one_pass_per_encoder(pipeline: TriagePipeline, monkeypatch) -> None:
     from triage.encoders import StaticEncoder, TfidfEncoder
 

@@ -61,6 +61,7 @@ from triage.schema import (
     TriageResult,
     text_problem,
 )
+from triage.text import content_words
 
 __all__ = ["PIPELINE_FILE", "DuplicateSettings", "PipelineConfig", "TriagePipeline", "HeadOutputs"]
 
@@ -79,6 +80,10 @@ class DuplicateSettings(_Strict):
 
     threshold: float = Field(default=0.9, ge=-1.0, le=1.0, description="Cosine similarity from which it is a repeat.")
     same_brand: bool = Field(default=True, description="Only look among answered mentions of the same brand.")
+    min_words: int = Field(
+        default=2, ge=0,
+        description="Mentions with fewer words besides handles and links (\"@Brand ?\", \"@Brand ok\") repeat nothing "
+        "and get no suggested link: their meaning is in the conversation, and their embedding is mostly the handle.")
 
 
 class PipelineConfig(_Strict):
@@ -311,7 +316,8 @@ class TriagePipeline:
                  ) -> tuple[list[DuplicateResult | None], list[SuggestedLink | None]]:
         """Per mention: the answered mention it repeats (nearest of the same brand, at least
         ``duplicates.threshold`` similar, with a link) and the help link suggested from the brand's answered
-        mentions (:class:`~triage.links.LinkSuggester`; mentions without a brand get none)."""
+        mentions (:class:`~triage.links.LinkSuggester`; mentions without a brand get none). A mention with fewer
+        than ``duplicates.min_words`` words besides handles and links gets neither."""
         index = self.index
         n = len(mentions)
         if index is None or len(index) == 0:
@@ -330,16 +336,17 @@ class TriagePipeline:
         ids = [m.id for m in mentions]
         brands = [m.brand if settings.same_brand else None for m in mentions]
         neighbours = index.query(None, k=1, vectors=vectors, brand=brands, exclude_ids=ids)
+        says_enough = [content_words(m.text) >= settings.min_words for m in mentions]
         duplicates: list[DuplicateResult | None] = []
-        for found in neighbours:
+        for found, enough in zip(neighbours, says_enough, strict=True):
             best = found[0] if found else None
-            if best is None or best.similarity < settings.threshold or not best.link:
+            if best is None or not enough or best.similarity < settings.threshold or not best.link:
                 duplicates.append(None)
             else:
                 duplicates.append(DuplicateResult(id=best.id, similarity=round(min(1.0, best.similarity), 6),
                                                   link=best.link))
         suggestions: list[SuggestedLink | None] = [None] * n
-        branded = [i for i, m in enumerate(mentions) if m.brand]
+        branded = [i for i, m in enumerate(mentions) if m.brand and says_enough[i]]
         if self.policy.suggested_link.enabled and branded:
             from triage.links import LinkSuggester
 
