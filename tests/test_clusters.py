@@ -164,3 +164,16 @@ def test_clusters_command_bad_input_is_one_clear_line(tmp_path: Path, args: list
     source = _mentions(tmp_path / "mentions.csv")
     result = runner.invoke(app, ["clusters", str(source), "--encoder", "static", *args])
     assert result.exit_code == 1 and message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_a_big_batch_is_warned_about_before_the_pairwise_work(monkeypatch, caplog, static_encoder) -> None:
+    import triage.clusters as clusters_module
+
+    monkeypatch.setattr(clusters_module, "_LARGE_GROUP", 2)
+    texts = ["@Acme my parcel never arrived", "@Acme where is my parcel", "@Other my parcel is late"]
+    with caplog.at_level("WARNING", logger="triage.clusters"):
+        cluster_mentions(["1", "2", "3"], texts, encoder="static", brands=["Acme", "Acme", "Other"])
+    assert not caplog.records  # per brand, the largest group (2) is not above the limit
+    with caplog.at_level("WARNING", logger="triage.clusters"):
+        cluster_mentions(["1", "2", "3"], texts, encoder="static")
+    assert "3 mentions are compared pairwise" in caplog.text and "narrow the batch" in caplog.text

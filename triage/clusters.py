@@ -29,6 +29,8 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,11 @@ if TYPE_CHECKING:
 
 __all__ = ["community_detection", "repeated_questions", "cluster_mentions", "QuestionCluster", "clusters_frame",
            "membership", "MENTION_THRESHOLD"]
+
+logger = logging.getLogger(__name__)
+
+_LARGE_GROUP = 50_000
+_SECONDS_PER_100K_SQUARED = 66.0  # community_detection on 100,000 mentions, 2 cores (benchmarks/clusters.md)
 
 MENTION_THRESHOLD = 0.8
 """Default cosine of :func:`cluster_mentions` (MiniLM over :func:`triage.text.content_text`): on banking77 train
@@ -287,6 +294,13 @@ def cluster_mentions(
     kept = [i for i, reason in enumerate(reasons) if reason is None]
     if not kept:
         return [], reasons
+    groups = Counter(None if brands is None else brands[i] for i in kept)
+    largest = max(groups.values())
+    if largest > _LARGE_GROUP:
+        minutes = _SECONDS_PER_100K_SQUARED * (largest / 100_000) ** 2 / 60
+        logger.warning("%s mentions%s are compared pairwise: about %.0f minutes on 2 cores "
+                       "(benchmarks/clusters.md); narrow the batch (a time window, one brand at a time) to go faster",
+                       f"{largest:,}", "" if brands is None else " of one brand", max(1.0, minutes))
     index = MentionIndex(encoder, normalize_text=False)  # it encodes content_text: no handles or links
     vectors = index.encode([content_text(texts[i]) or texts[i] for i in kept], on_progress=on_progress)
     found = repeated_questions(
