@@ -389,14 +389,14 @@ class MentionIndex:
         prepared = normalize_batch(items, keep_handles=self.keep_handles) if self.normalize_text else items
         if on_progress is None or len(prepared) <= ENCODE_CHUNK:
             encoded = np.asarray(self.encoder.encode(prepared))
+            if on_progress is not None:
+                on_progress(len(prepared), len(prepared))
         else:
             parts = []
             for start in range(0, len(prepared), ENCODE_CHUNK):
                 parts.append(np.asarray(self.encoder.encode(prepared[start:start + ENCODE_CHUNK])))
                 on_progress(start + len(parts[-1]), len(prepared))
             encoded = np.concatenate(parts)
-        if on_progress is not None:
-            on_progress(len(prepared), len(prepared))
         return _unit_rows(encoded, len(items), self.dim, "encoded texts")
 
     # ------------------------------------------------------------------------------------------ adding

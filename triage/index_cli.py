@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from triage.clusters import MENTION_THRESHOLD
 from triage.errors import InputError
 
 __all__ = ["index_app", "read_answered", "read_mentions", "clusters"]
@@ -335,7 +336,8 @@ def clusters(
                           "left out.")] = None,
     encoder: Annotated[str, typer.Option("--encoder", help="minilm, static or finetuned.")] = "minilm",
     threshold: Annotated[float, typer.Option(
-        "--threshold", min=-1.0, max=1.0, help="Cosine similarity from which two mentions ask the same thing.")] = 0.8,
+        "--threshold", min=-1.0, max=1.0, help="Cosine similarity from which two mentions ask the same thing (set for "
+                                                "MiniLM, benchmarks/clusters.md).")] = MENTION_THRESHOLD,
     min_size: Annotated[int, typer.Option("--min-size", min=1, help="Smallest cluster reported.")] = 3,
     min_words: Annotated[int, typer.Option(
         "--min-words", min=0, help="Leave out mentions with fewer words besides handles and links (\"@Brand ?\" and "

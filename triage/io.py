@@ -247,8 +247,8 @@ def parse_time(text: str) -> datetime:
 def iso_times(values: Sequence[object] | None, n: int, *, name: str = "created_at") -> list[str | None]:
     """``n`` times as ISO-8601 UTC strings to the second (``2020-03-17T16:54:32Z``), None where missing.
 
-    Takes str (see :func:`parse_time`), ``datetime`` or pandas ``Timestamp`` values (no zone: UTC); None, NaN
-    and blank strings are missing.
+    Takes str (see :func:`parse_time`), ``datetime`` or pandas ``Timestamp`` values (no zone: UTC); None, NaN,
+    NaT and blank strings are missing.
 
     Raises:
         InputError: not one value per mention, or a value that is not a time (the message names the item).
@@ -262,7 +262,7 @@ def iso_times(values: Sequence[object] | None, n: int, *, name: str = "created_a
         raise InputError(f"{name} has {len(items)} values for {n} mentions; pass one per mention.")
     out: list[str | None] = []
     for i, value in enumerate(items):
-        if value is None or (isinstance(value, float) and value != value):
+        if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
             out.append(None)
             continue
         if isinstance(value, str):
