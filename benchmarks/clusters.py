@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from index import DIM, Generator  # noqa: E402
 
-from triage.clusters import MENTION_THRESHOLD, community_detection, repeated_questions  # noqa: E402
+from triage.clusters import MENTION_THRESHOLD, community_detection, embed_content, repeated_questions  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 THRESHOLDS = (0.75, 0.85)
@@ -75,14 +75,6 @@ def bench(n: int, threshold: float) -> dict:
             "planted_whole": whole}
 
 
-def content_vectors(texts: list[str]) -> np.ndarray:
-    """What ``triage clusters`` embeds: MiniLM over :func:`triage.text.content_text` (no handles, no links)."""
-    from triage.index import MentionIndex
-    from triage.text import content_text
-
-    return MentionIndex("minilm", normalize_text=False).encode([content_text(t) or t for t in texts])
-
-
 def real_twcs() -> dict:
     """``triage clusters``' work on the customer tweets of twcs/first5000 (two words or more): encode, cluster."""
     import pandas as pd
@@ -95,9 +87,9 @@ def real_twcs() -> dict:
     frame = frame[frame["inbound"].astype(str).str.lower() == "true"]
     frame = frame[[content_words(t) >= 2 for t in frame["text"].astype(str)]].reset_index(drop=True)
     texts = frame["text"].astype(str).tolist()
-    content_vectors(["warm up"])
+    embed_content(["warm up"])
     start = time.perf_counter()
-    vectors = content_vectors(texts)
+    vectors = embed_content(texts)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
     found = repeated_questions(frame["tweet_id"].astype(str).tolist(), texts, vectors,
@@ -118,7 +110,7 @@ def purity(thresholds: tuple[float, ...] = (0.7, 0.75, 0.8, 0.85)) -> dict:
 
     data = load_dataset("banking77", splits=["train"])["train"]
     texts, labels = list(data["text"]), list(data["label"])
-    vectors = content_vectors(texts)
+    vectors = embed_content(texts)
     rows = []
     for threshold in thresholds:
         found = community_detection(vectors, threshold=threshold, min_size=3)

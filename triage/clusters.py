@@ -42,8 +42,8 @@ from triage.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["community_detection", "repeated_questions", "cluster_mentions", "QuestionCluster", "clusters_frame",
-           "membership", "MENTION_THRESHOLD"]
+__all__ = ["community_detection", "repeated_questions", "cluster_mentions", "embed_content", "QuestionCluster",
+           "clusters_frame", "membership", "MENTION_THRESHOLD"]
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,8 @@ def repeated_questions(
         groups.setdefault(None if brands is None else brands[i], []).append(i)
     found: list[tuple[str | None, list[int]]] = []
     for brand, rows in groups.items():
-        for members in community_detection(matrix[rows], threshold=threshold, min_size=min_size, chunk_size=chunk_size):
+        part = matrix if len(rows) == n else matrix[rows]  # one group: no copy of the whole batch
+        for members in community_detection(part, threshold=threshold, min_size=min_size, chunk_size=chunk_size):
             found.append((brand, [rows[j] for j in members]))
     found.sort(key=lambda bm: -len(bm[1]))  # stable: within a size, community_detection's order, brands as first seen
     out = []
@@ -221,6 +222,23 @@ def repeated_questions(
             )
         )
     return out
+
+
+def embed_content(texts: Sequence[str], *, encoder: Any = "minilm",
+                  on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Unit embeddings of what each mention says without handles and links (:func:`triage.text.content_text`;
+    a mention that is only handles and links keeps its text): what :func:`cluster_mentions` compares.
+
+    Args:
+        texts: the mentions (non-empty str).
+        encoder: an encoder or its kind (see :class:`triage.index.MentionIndex`).
+        on_progress: called with (mentions encoded, total) while encoding.
+    """
+    from triage.index import MentionIndex
+    from triage.text import content_text
+
+    index = MentionIndex(encoder, normalize_text=False)  # content_text is already normalised
+    return index.encode([content_text(t) or t for t in texts], on_progress=on_progress)
 
 
 def cluster_mentions(
@@ -260,9 +278,8 @@ def cluster_mentions(
     Raises:
         InputError: lists of different lengths, a time that is not one, a bad ``since``/``until``.
     """
-    from triage.index import MentionIndex
     from triage.io import iso_times, parse_time
-    from triage.text import content_text, content_words
+    from triage.text import content_words
 
     n = len(ids)
     for name, values in (("texts", texts), ("links", links), ("brands", brands)):
@@ -301,8 +318,7 @@ def cluster_mentions(
         logger.warning("%s mentions%s are compared pairwise: about %.0f minutes on 2 cores "
                        "(benchmarks/clusters.md); narrow the batch (a time window, one brand at a time) to go faster",
                        f"{largest:,}", "" if brands is None else " of one brand", max(1.0, minutes))
-    index = MentionIndex(encoder, normalize_text=False)  # it encodes content_text: no handles or links
-    vectors = index.encode([content_text(texts[i]) or texts[i] for i in kept], on_progress=on_progress)
+    vectors = embed_content([texts[i] for i in kept], encoder=encoder, on_progress=on_progress)
     found = repeated_questions(
         [ids[i] for i in kept], [texts[i] for i in kept], vectors, created_at=[times[i] for i in kept],
         links=None if links is None else [links[i] for i in kept],

@@ -6,6 +6,8 @@ import difflib
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -109,15 +111,18 @@ def _options_columns(id_column: str, text_column: str, link_column: str, brand_c
     return {"id": id_column, "text": text_column, "link": link_column, "brand": brand_column, "created_at": time_column}
 
 
-def _add_with_progress(index: Any, frame: Any, verb: str) -> None:
-    """``index.add_batch`` of the answered mentions in ``frame`` with a progress bar over the encoding."""
-    columns = (SpinnerColumn(), ProgressLabel(verb), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+@contextmanager
+def _encoding_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr while mentions are encoded; yields the ``on_progress(done, total)`` to pass on."""
+    columns = (SpinnerColumn(), ProgressLabel(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(verb, total=len(frame))
+        task = progress.add_task(label, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
 
+def _add_with_progress(index: Any, frame: Any, label: str) -> None:
+    """``index.add_batch`` of the answered mentions in ``frame`` with a progress bar over the encoding."""
+    with _encoding_progress(label) as update:
         index.add_batch(frame["id"].tolist(), frame["text"].tolist(), links=frame["link"].tolist(),
                         brands=frame["brand"].tolist(), created_at=frame["created_at"].tolist(), on_progress=update)
 
@@ -372,16 +377,12 @@ def clusters(
     def values(name: str) -> list[str | None]:  # missing as None (pandas may hold them as NaN)
         return [v if isinstance(v, str) else None for v in frame[name].tolist()]
 
-    columns = (SpinnerColumn(), ProgressLabel(f"encoding with {encoder}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("encoding", total=None)
+    with _encoding_progress(f"encoding with {encoder}") as update:
         try:
             found, reasons = cluster_mentions(
                 frame["id"].tolist(), frame["text"].tolist(), encoder=encoder, created_at=values("created_at"),
                 links=values("link"), brands=values("brand") if per_brand else None, threshold=threshold,
-                min_size=min_size, min_words=min_words, since=since, until=until,
-                on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+                min_size=min_size, min_words=min_words, since=since, until=until, on_progress=update)
         except InputError as exc:
             raise InputError(f"{input_path}: {exc}") from None
     kept = sum(reason is None for reason in reasons)

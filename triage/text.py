@@ -176,6 +176,10 @@ def match_key(text: str) -> str:
 _WORD_RE = re.compile(r"[^\W_]*[^\W\d_][^\W_]*(?:['’][^\W_]+)*")
 
 
+def _without_handles_and_links(text: str) -> str:
+    return _HANDLE_RE.sub(" ", _URL_RE.sub(" ", text))
+
+
 def content_text(text: str) -> str:
     """What a mention says without its handles and links, otherwise normalised like :func:`normalize_tweet`.
 
@@ -188,7 +192,7 @@ def content_text(text: str) -> str:
     """
     if not isinstance(text, str):
         raise InputError(f"content_text expected a str, got {type(text).__name__}.")
-    return normalize_tweet(_HANDLE_RE.sub(" ", _URL_RE.sub(" ", text)))
+    return normalize_tweet(_without_handles_and_links(text))
 
 
 def content_words(text: str) -> int:
@@ -204,4 +208,4 @@ def content_words(text: str) -> int:
     """
     if not isinstance(text, str):
         raise InputError(f"content_words expected a str, got {type(text).__name__}.")
-    return len(_WORD_RE.findall(_HANDLE_RE.sub(" ", _URL_RE.sub(" ", text))))
+    return len(_WORD_RE.findall(_without_handles_and_links(text)))
