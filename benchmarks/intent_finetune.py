@@ -5,7 +5,9 @@ scores the held-out part with: the cosine-softmax layer trained with the body, a
 tuned embeddings, and the hybrid (tfidf n-grams beside the tuned embeddings); the same heads on the pretrained
 embeddings give the comparison, and equal-weight probability averages of tuned and pretrained heads show
 what an ensemble would add. Fold 0 by default: a CPU fine-tuning run takes 15-60 minutes on 2 cores; ``--folds all`` runs all five
-and pools the out-of-fold predictions like benchmarks/intent.py. Writes benchmarks/intent_finetune.md.
+and pools the out-of-fold predictions like benchmarks/intent.py. Writes benchmarks/intent_finetune.md. Each fold's
+held-out probabilities are kept under ``--cache-dir`` (ignored by git) by setting, so a run that stops part-way
+resumes at the first fold it has not finished.
 
     .venv/bin/python benchmarks/intent_finetune.py [--epochs 3] [--lr 5e-5] [--no-freeze] [--output benchmarks/intent_finetune.md]
     .venv/bin/python benchmarks/intent_finetune.py --epochs 6 --lr 1e-4 --folds all --output benchmarks/intent_finetune_5fold.md
@@ -50,6 +52,11 @@ def predicted(classes, proba: np.ndarray) -> np.ndarray:
     return np.asarray(classes, dtype=object)[proba.argmax(1)]
 
 
+# the members' short names and the column each one fills
+COLUMNS = {"LR": "LR on embeddings (C=10)", "hybrid": "hybrid tfidf + embeddings (C=60)",
+           "cosine": "cosine layer tuned with the body"}
+MEMBERS = ("pretrained LR", "pretrained hybrid", "fine-tuned LR", "fine-tuned hybrid", "fine-tuned cosine")
+
 # probability-level ensembles, equal weights fixed in advance (nothing is chosen on the held-out fold)
 ENSEMBLES = {
     "tuned cosine + pretrained hybrid": ("fine-tuned cosine", "pretrained hybrid"),
@@ -58,8 +65,8 @@ ENSEMBLES = {
 }
 
 
-def score_fold(train, test, texts, labels, args) -> tuple[dict, float]:
-    """Fine-tune on one fold's training part; each column's and ensemble's held-out labels, and the tuning seconds."""
+def fold_probabilities(train, test, texts, labels, args) -> tuple[dict, float]:
+    """Fine-tune on one fold's training part: {member: (classes, held-out probabilities)} and the tuning seconds."""
     train_texts, test_texts = [texts[i] for i in train], [texts[i] for i in test]
     tfidf = make_encoder({"kind": "tfidf"}).fit(train_texts)
     tf_train, tf_test = tfidf.encode(train_texts), tfidf.encode(test_texts)
@@ -70,30 +77,55 @@ def score_fold(train, test, texts, labels, args) -> tuple[dict, float]:
                                                    freeze_embeddings=not args.no_freeze, objective=args.objective,
                                                    per_label=args.per_label))
     tune_s = time.perf_counter() - start
-    predictions, probas = {}, {}
+    probas = {}
     for name, encoder in (("pretrained", MiniLMEncoder()), ("fine-tuned", MiniLMEncoder(model=str(folder)))):
         e_train, e_test = encoder.encode(train_texts), encoder.encode(test_texts)
-        classes, proba = fit_proba(e_train, labels[train], e_test, 10.0)
-        predictions[(name, "LR on embeddings (C=10)")] = predicted(classes, proba)
+        probas[f"{name} LR"] = fit_proba(e_train, labels[train], e_test, 10.0)
         hybrid_train = sp.hstack([tf_train, sp.csr_matrix(e_train)]).tocsr() / np.sqrt(2)
         hybrid_test = sp.hstack([tf_test, sp.csr_matrix(e_test)]).tocsr() / np.sqrt(2)
-        classes, proba = fit_proba(hybrid_train, labels[train], hybrid_test, 60.0)
-        probas[f"{name} hybrid"] = (classes, proba)
-        predictions[(name, "hybrid tfidf + embeddings (C=60)")] = predicted(classes, proba)
+        probas[f"{name} hybrid"] = fit_proba(hybrid_train, labels[train], hybrid_test, 60.0)
         if name == "fine-tuned":
-            classes, proba = head_probabilities(folder, e_test)
-            probas["fine-tuned cosine"] = (classes, proba)
-            predictions[(name, "cosine layer tuned with the body")] = predicted(classes, proba)
+            probas["fine-tuned cosine"] = head_probabilities(folder, e_test)
+    return probas, tune_s
 
+
+def cached_fold(fold: int, train, test, texts, labels, args) -> tuple[dict, float]:
+    """:func:`fold_probabilities`, kept in ``--cache-dir`` per fold and setting: an interrupted ``--folds all``
+    run resumes at the first fold it has not finished, and a later ensemble can reuse the probabilities."""
+    setting = (f"e{args.epochs:g}-lr{args.lr:g}-b{args.batch_size}-{'tuned' if args.no_freeze else 'frozen'}-"
+               f"{args.objective}" + (f"{args.per_label}" if args.objective == "contrastive" else "") + "-seed0")
+    path = args.cache_dir / setting / f"fold{fold}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as saved:
+            if np.array_equal(saved["test"], test):
+                print(f"fold {fold}: probabilities from {path}", flush=True)
+                return ({name: (saved[f"{name}/classes"].tolist(), saved[f"{name}/proba"]) for name in MEMBERS},
+                        float(saved["tune_s"]))
+    probas, tune_s = fold_probabilities(train, test, texts, labels, args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"test": np.asarray(test), "tune_s": np.asarray(tune_s)}
+    for name, (classes, proba) in probas.items():
+        arrays[f"{name}/classes"] = np.asarray(classes, dtype=str)
+        arrays[f"{name}/proba"] = proba
+    partial = path.with_suffix(".partial.npz")
+    np.savez_compressed(partial, **arrays)
+    partial.replace(path)
+    return probas, tune_s
+
+
+def score_fold(probas: dict) -> dict:
+    """Each column's and ensemble's held-out labels from one fold's member probabilities."""
+    predictions = {(member.rsplit(" ", 1)[0], COLUMNS[member.rsplit(" ", 1)[1]]): predicted(*probas[member])
+                   for member in MEMBERS}
     for ensemble, members in ENSEMBLES.items():
         classes = sorted(probas[members[0]][0])
-        mean = np.zeros((len(test), len(classes)))
+        mean = np.zeros((len(next(iter(probas.values()))[1]), len(classes)))
         for member in members:
             member_classes, proba = probas[member]
             order = [list(member_classes).index(c) for c in classes]
             mean += proba[:, order] / len(members)
         predictions[("ensemble", ensemble)] = predicted(classes, mean)
-    return predictions, tune_s
+    return predictions
 
 
 def main() -> None:
@@ -106,6 +138,8 @@ def main() -> None:
     parser.add_argument("--per-label", type=int, default=4, help="contrastive: mentions of one label per batch group")
     parser.add_argument("--folds", type=parse_folds, default=[0],
                         help="folds of the 5-fold split to run: '0' (default), '0,2' or 'all' (5 fine-tunings, pooled)")
+    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "intent_finetune",
+                        help="per-fold probabilities, so an interrupted run resumes (default: .cache/intent_finetune)")
     parser.add_argument("--output", type=Path, default=OUT, help="where the markdown goes (default: intent_finetune.md)")
     args = parser.parse_args()
 
@@ -116,7 +150,8 @@ def main() -> None:
     truth, pooled, per_fold, tune_seconds = [], {}, [], []
     for fold in args.folds:
         train, test = splits[fold]
-        predictions, tune_s = score_fold(train, test, texts, labels, args)
+        probas, tune_s = cached_fold(fold, train, test, texts, labels, args)
+        predictions = score_fold(probas)
         truth.append(labels[test])
         for key, value in predictions.items():
             pooled.setdefault(key, []).append(value)
