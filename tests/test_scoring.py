@@ -123,6 +123,9 @@ def test_broken_inputs(model: TextClassifier, tmp_path: Path, name: str, content
 def test_missing_input_and_bad_output(model: TextClassifier, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="file not found"):
         score_file(tmp_path / "nope.csv", tmp_path / "out.csv", model=model)
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(InputError, match="folder.csv: is a folder, not a file"):
+        score_file(tmp_path / "folder.csv", tmp_path / "out.csv", model=model)
     source = tmp_path / "m.csv"
     pd.DataFrame(MENTIONS[:1]).to_csv(source, index=False)
     with pytest.raises(InputError, match="unsupported file extension"):

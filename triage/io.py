@@ -61,8 +61,11 @@ def table_format(path: str | os.PathLike[str]) -> TableFormat:
 
 
 def _check_exists(path: Path) -> None:
-    if not path.is_file():
-        raise InputError(f"{path}: file not found; pass the path of a CSV, JSONL or Parquet file")
+    if path.is_file():
+        return
+    what = ("is a folder, not a file" if path.is_dir()
+            else "is not a regular file (a device, pipe or socket)" if path.exists() else "file not found")
+    raise InputError(f"{path}: {what}; pass the path of a CSV, JSONL or Parquet file")
 
 
 def _clean_csv_chunk(frame: pd.DataFrame) -> pd.DataFrame:
