@@ -6,8 +6,8 @@ tuned embeddings, and the hybrid (tfidf n-grams beside the tuned embeddings); th
 embeddings give the comparison, and equal-weight probability averages of tuned and pretrained heads show
 what an ensemble would add. Fold 0 by default: a CPU fine-tuning run takes 15-60 minutes on 2 cores; ``--folds all`` runs all five
 and pools the out-of-fold predictions like benchmarks/intent.py. Writes benchmarks/intent_finetune.md. Each fold's
-held-out probabilities are kept under ``--cache-dir`` (ignored by git) by setting, so a run that stops part-way
-resumes at the first fold it has not finished.
+held-out probabilities and tuned body are kept under ``--cache-dir`` (ignored by git) by setting, so a run that stops
+part-way resumes at the first fold it has not finished.
 
     .venv/bin/python benchmarks/intent_finetune.py [--epochs 3] [--lr 5e-5] [--no-freeze] [--output benchmarks/intent_finetune.md]
     .venv/bin/python benchmarks/intent_finetune.py --epochs 6 --lr 1e-4 --folds all --output benchmarks/intent_finetune_5fold.md
@@ -142,7 +142,7 @@ def score_fold(probas: dict) -> dict:
                    for member in MEMBERS}
     for ensemble, members in ENSEMBLES.items():
         classes = sorted(probas[members[0]][0])
-        mean = np.zeros((len(next(iter(probas.values()))[1]), len(classes)))
+        mean = np.zeros((len(probas[members[0]][1]), len(classes)))
         for member in members:
             member_classes, proba = probas[member]
             order = [list(member_classes).index(c) for c in classes]
@@ -162,7 +162,8 @@ def main() -> None:
     parser.add_argument("--folds", type=parse_folds, default=[0],
                         help="folds of the 5-fold split to run: '0' (default), '0,2' or 'all' (5 fine-tunings, pooled)")
     parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / ".cache" / "intent_finetune",
-                        help="per-fold probabilities, so an interrupted run resumes (default: .cache/intent_finetune)")
+                        help="per-fold probabilities and tuned bodies, so an interrupted run resumes "
+                        "(default: .cache/intent_finetune)")
     parser.add_argument("--output", type=Path, default=OUT, help="where the markdown goes (default: intent_finetune.md)")
     args = parser.parse_args()
 
