@@ -219,6 +219,8 @@ def test_null_policy_threshold_uses_the_models_own() -> None:
         ("@AcmeAir missed my connection because of you", "travel disrupted"),
         ("@AcmeAir my flight was cancelled", "travel disrupted"),
         ("@AcmeAir I\u2019ve been stuck at the airport for 9 hours", "travel disrupted"),
+        ("@AcmeHelp so I'm enjoying my burrito and I find plastic in my food", "safety"),
+        ("@AcmeHelp I was just assaulted by your delivery driver", "safety"),
     ],
 )
 def test_priority_rules_fire_and_send_to_a_person(text: str, rule: str) -> None:
@@ -340,6 +342,38 @@ def test_no_reply_does_not_fire(text: str, kwargs: dict[str, Any]) -> None:
 def test_no_reply_can_be_switched_off() -> None:
     p = policy(no_reply={"enabled": False})
     assert decide(p, signals("@AcmeHelp thank you!", positive=0.95, confidence=0.3)).action == "human"
+
+
+def test_thanks_and_spam_are_no_reply_before_the_needs_human_head() -> None:
+    # the head learned from mentions that teams answered: a high score on plain thanks must not send them to a person
+    thanks = signals("@AcmeHelp thank you so much!", positive=0.95, confidence=0.3, needs_human=0.9)
+    decision = decide(POLICY, thanks)
+    assert (decision.action, decision.rules) == ("no_reply", ("no_reply",))
+    assert decision.reasons[0].startswith("thanks or praise ('thank you'")
+    spam = signals("@AcmeHelp win a free phone https://spam.example.net/x", label="unknown", confidence=0.1,
+                   needs_human=0.9)
+    assert decide(POLICY, spam).reasons[0].startswith("spam")
+    # the other order, for a team that wants the head to see everything
+    later = decide(policy(no_reply={"before_needs_human": False}), thanks)
+    assert later.action == "human" and later.rules[0] == "needs_human"
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs"),
+    [
+        # a request beside the thanks
+        ("@AcmeHelp thanks in advance, do you have a size guide", {"positive": 0.8}),
+        ("@AcmeHelp you are the best, is there a student discount", {"positive": 0.8}),
+        # venting and chatter are not clear from the text alone: the head decides first
+        ("@AcmeHelp worst brand ever", {"negative": 0.8, "label": "complaint", "confidence": 0.3}),
+        ("@AcmeHelp lol same", {"label": "unknown", "confidence": 0.2}),
+        # a follow-up that does not close the conversation goes through the head too
+        ("@AcmeHelp love it", {"positive": 0.9, "in_reply_to": "agent-1"}),
+    ],
+)
+def test_needs_human_head_still_decides_before_the_other_no_reply_cues(text: str, kwargs: dict[str, Any]) -> None:
+    decision = decide(POLICY, signals(text, needs_human=0.9, **kwargs))
+    assert decision.action == "human" and "needs_human" in decision.rules, decision.reasons
 
 
 # --------------------------------------------------------------------------------------------------
