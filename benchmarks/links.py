@@ -42,7 +42,7 @@ from triage.links import LinkSettings, LinkSuggester, brand_most_frequent, care_
 HERE = Path(__file__).resolve().parent
 SCORE_FLOORS = [0.0, 0.15, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0]
 SIMILARITY_FLOORS = [None, 0.4, 0.5, 0.6]  # None: no floor
-POLICY_FLOORS = (0.15, 0.4)  # triage.policy.SuggestedLinkRule defaults (min_score, min_similarity)
+POLICY_FLOORS = (0.15, 0.5)  # triage.policy.SuggestedLinkRule defaults (min_score, min_similarity)
 INDEXES = {  # name -> (encoder, keep_handles)
     "minilm": ("minilm", False),
     "minilm, handles kept": ("minilm", True),

@@ -103,9 +103,10 @@ def main() -> None:
         "(`before_needs_human: true`): the cue decides first; the other order asks the needs-human head first.",
         "",
     ]
-    moves = Counter((later[i].action, shipped[i].action) for i in changed)
-    lines += _table(["needs-human head first", "cues first (shipped)", "mentions"],
-                    [[a, b, n] for (a, b), n in sorted(moves.items())])
+    moves = Counter((later[i].action, shipped[i].action, shipped[i].reasons[0].split(" (")[0].split(":")[0])
+                    for i in changed)
+    lines += _table(["needs-human head first", "cues first (shipped)", "cue", "mentions"],
+                    [[a, b, cue, n] for (a, b, cue), n in sorted(moves.items())])
     lines += [""]
     rows = []
     for name, idx in (("changed by the order", changed), ("all first tweets (base rate)", [i for i in range(len(frame)) if first[i]])):

@@ -582,7 +582,7 @@ class SuggestedLinkRule(_Strict):
 
     enabled: bool = True
     min_score: float = Field(default=0.15, ge=0.0, description="Least aggregated vote of the suggestion.")
-    min_similarity: float = Field(default=0.4, ge=-1.0, le=1.0,
+    min_similarity: float = Field(default=0.5, ge=-1.0, le=1.0,
                                   description="Least similarity of the closest answered mention with that link.")
 
 
