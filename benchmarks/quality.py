@@ -3,7 +3,7 @@ seconds and prediction speed. Trains a model only when its folder is missing (or
 evaluates it through the same code as `triage evaluate`. Writes benchmarks/RESULTS.md (regenerated, never
 hand-edited).
 
-    .venv/bin/python benchmarks/quality.py [--only sentiment intent needs_human] [--retrain] [--skip-minilm]
+    .venv/bin/python benchmarks/quality.py [--only sentiment intent needs_human] [--retrain] [--train-missing [--train-finetuned]] [--skip-slow]
 """
 
 from __future__ import annotations
@@ -19,10 +19,19 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from triage.artifacts import load_classifier
 from triage.evaluation import evaluate_classifier
+from triage.finetune import finetune_progress
 from triage.paths import MODELS_DIR, REPO_ROOT
 from triage.training import train_recipe
 
@@ -83,7 +92,14 @@ def ensure(name: str, retrain: bool) -> tuple[Path, float | None]:
     path = MODELS_DIR / name
     if retrain or not (path / "config.json").is_file():
         recipe = REPO_ROOT / "training" / f"{name}.yaml"
-        run = train_recipe(recipe)
+        print(f"training {name}")
+        columns = (TextColumn(f"fine-tuning {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TimeRemainingColumn())
+        with Progress(*columns, transient=True) as progress:  # shown only while a finetuned encoder trains
+            task = progress.add_task("steps", total=None, visible=False)
+            with finetune_progress(lambda step, total: progress.update(task, completed=step, total=total,
+                                                                       visible=True)):
+                run = train_recipe(recipe)
         return run.output, run.seconds
     metrics = json.loads((path / "metrics.json").read_text())
     config = json.loads((path / "config.json").read_text())

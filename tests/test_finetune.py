@@ -219,3 +219,35 @@ def test_a_loaded_model_refits_from_the_weights_inside_its_folder(
     texts, labels = tiny["text"].tolist(), tiny["label"].tolist()
     refit = clone(loaded).fit(texts, labels)  # reuses the saved tuned weights, fits a new head
     np.testing.assert_allclose(refit.encoder_.encode(texts), loaded.encoder_.encode(texts), atol=1e-5)
+
+
+def test_progress_reports_every_step_inside_the_block_and_nothing_outside(tiny: pd.DataFrame, tmp_path: Path) -> None:
+    from triage.finetune import FinetuneParams, finetune_minilm, finetune_progress
+
+    seen: list[tuple[int, int]] = []
+    params = FinetuneParams(batch_size=8, seed=1)
+    with finetune_progress(lambda step, total: seen.append((step, total))):
+        # reported from however deep the run starts: here through a classifier's fit
+        TextClassifier({**TINY, "max_steps": 2}, task="sentiment").fit(tiny["text"].tolist(), tiny["label"].tolist())
+    assert seen == [(0, 2), (1, 2), (2, 2)]
+    finetune_minilm(tiny["text"].tolist(), tiny["label"].tolist(), tmp_path / "quiet", params=params, device="cpu",
+                    max_steps=1)
+    assert len(seen) == 3  # the block has ended: the callback is no longer called
+
+
+def test_train_command_fine_tunes_with_a_progress_bar(tiny: pd.DataFrame, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    recipe = tmp_path / "tuned.yaml"
+    recipe.write_text(
+        "name: tuned\ntask: sentiment\n"
+        "encoder: {kind: finetuned, max_steps: 2, batch_size: 8, seed: 7, device: cpu}\nhead: {C: 10}\n"
+        f"data:\n  train: {{file: {FIXTURE}}}\n"
+    )
+    result = CliRunner().invoke(app, ["train", str(recipe), "--output", str(tmp_path / "model")])
+    assert result.exit_code == 0, result.output
+    loaded = TextClassifier.load(tmp_path / "model")
+    assert isinstance(loaded.encoder_, FinetunedEncoder)
+    assert loaded.predict(tiny["text"].tolist()[:3]).shape == (3,)

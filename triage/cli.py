@@ -23,6 +23,7 @@ from rich.progress import (
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -86,10 +87,22 @@ def train(
 ) -> None:
     """Train a model from a recipe file and save it as an artifact folder."""
     _setup_logging(verbose)
+    from triage.finetune import finetune_progress
     from triage.training import train_recipe
 
-    with console.status(f"training {recipe} ..."):
-        run = train_recipe(recipe, data_dir=data_dir, output=output, show_progress=False)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        progress.add_task(f"training {recipe}", total=None)
+        steps: list = []  # the fine-tuning bar, added when a finetuned encoder starts its steps
+
+        def on_step(step: int, total: int) -> None:
+            if not steps:
+                steps.append(progress.add_task("fine-tuning MiniLM, steps", total=total))
+            progress.update(steps[0], completed=step, total=total)
+
+        with finetune_progress(on_step):
+            run = train_recipe(recipe, data_dir=data_dir, output=output, show_progress=False)
     table = Table(title=f"{run.output}  ({run.n_train:,} training texts, {run.seconds:.1f}s)")
     parts = [m for split in ("validation", "test") if (m := run.metrics.get(split))]
     keys = ["accuracy", "macro_f1", "macro_recall", "ece"] + [
