@@ -65,6 +65,7 @@ def tune(texts: list[str], y: np.ndarray, brands: np.ndarray, rows: np.ndarray, 
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     by_brand = [rows[brands[rows] == b] for b in sorted(set(brands[rows]))]
     model.train()
+    tokenize = getattr(model, "preprocess", model.tokenize)  # sentence-transformers 6 renamed it
     steps = 0
     for _ in range(epochs):
         batches = []
@@ -79,7 +80,7 @@ def tune(texts: list[str], y: np.ndarray, brands: np.ndarray, rows: np.ndarray, 
             has = positive.any(1)
             if not bool(has.any()):
                 continue
-            features = model.tokenize([texts[i] for i in batch])
+            features = tokenize([texts[i] for i in batch])
             z = torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=1)
             logits = (z @ z.T / tau).masked_fill(eye, -1e9)
             log_p = logits - torch.logsumexp(logits, dim=1, keepdim=True)

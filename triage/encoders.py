@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,7 +41,7 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -799,12 +800,21 @@ def load_sentence_transformer(source: str, device: str) -> SentenceTransformer:
     output or error; it is switched off for the load only and restored after.
     """
     from sentence_transformers import SentenceTransformer
+
+    with quiet_transformers_bars():
+        return SentenceTransformer(source, device=device)
+
+
+@contextlib.contextmanager
+def quiet_transformers_bars() -> Iterator[None]:
+    """Switch transformers' own progress bars ("Loading weights", "Writing model shards") off inside the block
+    and restore them after: they take a fraction of a second yet print ahead of a command's output."""
     from transformers.utils import logging as hf_logging
 
     shown = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        return SentenceTransformer(source, device=device)
+        yield
     finally:
         if shown:
             hf_logging.enable_progress_bar()

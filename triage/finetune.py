@@ -170,7 +170,12 @@ def finetune_minilm(
     """
     import torch
 
-    from triage.encoders import _resolve_device, _resolve_model, load_sentence_transformer
+    from triage.encoders import (
+        _resolve_device,
+        _resolve_model,
+        load_sentence_transformer,
+        quiet_transformers_bars,
+    )
 
     params = params or FinetuneParams()
     texts = list(texts)
@@ -219,6 +224,7 @@ def finetune_minilm(
     order_rng = np.random.default_rng(params.seed)
     contrastive = params.objective == "contrastive"
     step, start, running = 0, time.perf_counter(), 0.0
+    tokenize = getattr(model, "preprocess", model.tokenize)  # sentence-transformers 6 renamed it
     on_step = _ON_STEP.get()
     if on_step is not None:
         on_step(0, total)
@@ -234,7 +240,7 @@ def finetune_minilm(
         for batch in batches:
             if step >= total:
                 break
-            features = model.tokenize([texts[i] for i in batch])
+            features = tokenize([texts[i] for i in batch])
             features = {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
             embeddings = model(features)["sentence_embedding"]
             if contrastive:
@@ -268,7 +274,8 @@ def finetune_minilm(
     output_dir = Path(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    model.save(str(staging), safe_serialization=True)
+    with quiet_transformers_bars():
+        model.save(str(staging), safe_serialization=True)
     _save_head(staging, head, classes, params.scale)
     if output_dir.exists():
         shutil.rmtree(output_dir)
