@@ -235,7 +235,7 @@ def test_progress_reports_every_step_inside_the_block_and_nothing_outside(tiny: 
     assert len(seen) == 3  # the block has ended: the callback is no longer called
 
 
-def test_train_command_fine_tunes_with_a_progress_bar(tiny: pd.DataFrame, tmp_path: Path) -> None:
+def test_train_command_fine_tunes_a_finetuned_recipe_with_its_step_callback_on(tiny: pd.DataFrame, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from triage.cli import app

@@ -229,7 +229,7 @@ def finetune_minilm(
     if on_step is not None:
         on_step(0, total)
     if device == "cpu" and total * params.batch_size > 20_000:
-        logger.warning("fine-tuning MiniLM on the CPU: %d steps of %d texts; on 2 cores that is tens of minutes "
+        logger.warning("fine-tuning MiniLM on the CPU: %d steps of %d texts; on a few cores that takes tens of minutes "
                        "or more (a GPU machine takes minutes)", total, params.batch_size)
     while step < total:
         if contrastive:
