@@ -94,14 +94,8 @@ def train(
                TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         progress.add_task(f"training {recipe}", total=None)
-        steps: list = []  # the fine-tuning bar, added when a finetuned encoder starts its steps
-
-        def on_step(step: int, total: int) -> None:
-            if not steps:
-                steps.append(progress.add_task("fine-tuning MiniLM, steps", total=total))
-            progress.update(steps[0], completed=step, total=total)
-
-        with finetune_progress(on_step):
+        steps = progress.add_task("fine-tuning MiniLM, steps", total=None, visible=False)  # a finetuned encoder shows it
+        with finetune_progress(lambda step, total: progress.update(steps, completed=step, total=total, visible=True)):
             run = train_recipe(recipe, data_dir=data_dir, output=output, show_progress=False)
     table = Table(title=f"{run.output}  ({run.n_train:,} training texts, {run.seconds:.1f}s)")
     parts = [m for split in ("validation", "test") if (m := run.metrics.get(split))]
